@@ -1,0 +1,3 @@
+// params: mac
+MATCH (d:Device {mac: $mac})
+RETURN d AS device

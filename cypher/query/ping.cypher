@@ -1,0 +1,2 @@
+// params: -
+RETURN 1 AS ok

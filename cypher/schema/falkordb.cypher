@@ -1,0 +1,15 @@
+// params: -
+// FalkorDB: unnamed indexes only (no IF NOT EXISTS); unique constraints go through the
+// GRAPH.CONSTRAINT command, built by the adapter from schema/model.json.
+CREATE INDEX FOR (d:Device) ON (d.uid);
+CREATE INDEX FOR (d:Device) ON (d.mac);
+CREATE INDEX FOR (d:Device) ON (d.ip);
+CREATE INDEX FOR (s:Switch) ON (s.switch_id);
+CREATE INDEX FOR (u:User) ON (u.username);
+CREATE INDEX FOR (g:ADGroup) ON (g.sid);
+CREATE INDEX FOR (t:SGT) ON (t.value);
+CREATE INDEX FOR (s:Service) ON (s.key);
+CREATE INDEX FOR (c:Cluster) ON (c.cluster_id);
+CREATE INDEX FOR (r:ClusteringRun) ON (r.run_id);
+CREATE INDEX FOR (a:Sgacl) ON (a.name);
+CREATE INDEX FOR (b:Batch) ON (b.agent_id, b.seq);

@@ -1,0 +1,1 @@
+"""Ingestion: EdgeGraph batches from agents, merged exactly once into the graph store."""

@@ -1,0 +1,192 @@
+"""FalkorDB adapter (embedded child process or an external server); the only ``falkordb`` importer.
+
+FalkorDB runs each query atomically, so one statement is one unit of work. Facts measured on
+4.16 that shape this module: index builds are asynchronous (poll until OPERATIONAL), unique
+constraints go through ``GRAPH.CONSTRAINT``, and redis-py's default 5 s timeout is too short.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from falkordb import FalkorDB
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from clarion.store import cypher
+from clarion.store.embedded import EmbeddedFalkorDB
+from clarion.store.port import BatchConflictError, Row, StoreError, StoreUnavailableError
+
+log = logging.getLogger(__name__)
+
+
+class FalkorDBStore:
+    """The graph store port over FalkorDB's own protocol (never its experimental Bolt endpoint)."""
+
+    dialect = "falkordb"
+
+    def __init__(
+        self,
+        *,
+        graph: str,
+        socket_path: str | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        password: str | None = None,
+        timeout_s: float = 120.0,
+        embedded: EmbeddedFalkorDB | None = None,
+    ) -> None:
+        self.graph_name = graph
+        self.target = socket_path or f"{host}:{port}"
+        self._embedded = embedded
+        self._timeout_ms = int(timeout_s * 1000)
+        self._db = FalkorDB(
+            host=host or "localhost",
+            port=port or 6379,
+            unix_socket_path=socket_path,
+            password=password,
+            socket_timeout=timeout_s + 5,
+            socket_connect_timeout=10,
+            max_connections=64,
+        )
+        self._graph = self._db.select_graph(graph)
+
+    @classmethod
+    def embedded(cls, data_dir: Path, graph: str, timeout_s: float = 120.0) -> FalkorDBStore:
+        server = EmbeddedFalkorDB(data_dir)
+        sock = server.start()
+        return cls(graph=graph, socket_path=sock, timeout_s=timeout_s, embedded=server)
+
+    @classmethod
+    def from_url(cls, url: str, graph: str, password: str | None = None, timeout_s: float = 120.0) -> FalkorDBStore:
+        u = urlparse(url)
+        if not u.hostname:
+            raise ValueError(f"CLARION_GRAPH_URL={url!r}: expected falkordb://host:port")
+        return cls(
+            graph=graph, host=u.hostname, port=u.port or 6379, password=password or u.password, timeout_s=timeout_s
+        )
+
+    def with_graph(self, graph: str) -> FalkorDBStore:
+        """Another graph on the same server connection (tests use a fresh graph each)."""
+        other = object.__new__(FalkorDBStore)
+        other.__dict__.update(self.__dict__)
+        other.graph_name = graph
+        other._graph = self._db.select_graph(graph)
+        other._embedded = None  # the original owns the server
+        return other
+
+    # -- port ---------------------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        existing = {(r["label"], tuple(r["properties"])) for r in self._indexes()}
+        for stmt in cypher.load_script("schema/falkordb"):
+            label, props = _index_target(stmt)
+            if (label, props) not in existing:
+                self._query(stmt, {}, name="schema/falkordb")
+        self._wait_operational(self._indexes, "index")
+        model = json.loads((cypher.cypher_dir() / "schema" / "model.json").read_text())
+        have = {(r["label"], tuple(r["properties"])) for r in self._constraints()}
+        for c in model["unique"]:
+            if (c["label"], tuple(c["properties"])) in have:
+                continue
+            props = [str(p) for p in c["properties"]]
+            try:
+                self._db.connection.execute_command(
+                    "GRAPH.CONSTRAINT", "CREATE", self.graph_name, "UNIQUE", "NODE", c["label"],
+                    "PROPERTIES", str(len(props)), *props,
+                )  # fmt: skip
+            except ResponseError as e:
+                raise StoreError(f"FalkorDB {self.target}: creating unique constraint {c}: {e}") from e
+        self._wait_operational(self._constraints, "constraint")
+
+    def read(self, statement: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        st = cypher.load(statement, self.dialect)
+        p = dict(params or {})
+        st.check(p)
+        return self._query(st.text, p, name=statement, read_only=True)
+
+    def write(self, statement: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        st = cypher.load(statement, self.dialect)
+        p = dict(params or {})
+        st.check(p)
+        return self._query(st.text, p, name=statement)
+
+    def clear(self) -> None:
+        try:
+            self._graph.delete()
+        except ResponseError as e:
+            if "empty key" not in str(e) and "Invalid graph operation on empty key" not in str(e):
+                raise StoreError(f"FalkorDB {self.target}: deleting graph {self.graph_name}: {e}") from e
+
+    def close(self) -> None:
+        try:
+            self._db.connection.close()
+        finally:
+            if self._embedded is not None:
+                self._embedded.stop()
+
+    # -- internals ----------------------------------------------------------------------
+    def _query(self, text: str, params: dict[str, Any], *, name: str, read_only: bool = False) -> list[Row]:
+        try:
+            if read_only:
+                res = self._graph.ro_query(text, params, timeout=self._timeout_ms)
+            else:
+                res = self._graph.query(text, params, timeout=self._timeout_ms)
+        except (RedisConnectionError, RedisTimeoutError) as e:
+            raise StoreUnavailableError(f"FalkorDB {self.target} ({name}): {e}") from e
+        except ResponseError as e:
+            if "unique constraint violation" in str(e):
+                raise BatchConflictError(f"FalkorDB {self.target} ({name}): {e}") from e
+            raise StoreError(f"FalkorDB {self.target} ({name}): {e}") from e
+        header = [h[1] if isinstance(h, (list, tuple)) else h for h in (res.header or [])]
+        return [dict(zip(header, (_plain(v) for v in row), strict=True)) for row in res.result_set]
+
+    def _indexes(self) -> list[Row]:
+        return self._schema_rows("CALL db.indexes() YIELD label, properties, status RETURN label, properties, status")
+
+    def _constraints(self) -> list[Row]:
+        return self._schema_rows(
+            "CALL db.constraints() YIELD label, properties, status RETURN label, properties, status"
+        )
+
+    def _schema_rows(self, text: str) -> list[Row]:
+        try:
+            res = self._graph.ro_query(text)
+        except ResponseError as e:
+            if "empty key" in str(e):  # the graph does not exist yet: nothing is defined
+                return []
+            raise StoreError(f"FalkorDB {self.target}: reading schema: {e}") from e
+        return [{"label": r[0], "properties": list(r[1]), "status": r[2]} for r in res.result_set]
+
+    def _wait_operational(self, fetch: Any, what: str, timeout_s: float = 300) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            pending = [r for r in fetch() if r["status"] != "OPERATIONAL"]
+            if not pending:
+                return
+            if any(r["status"] == "FAILED" for r in pending):
+                raise StoreError(f"FalkorDB {self.target}: {what} build failed: {pending}")
+            if time.monotonic() > deadline:
+                raise StoreError(f"FalkorDB {self.target}: {what}es still building after {timeout_s:.0f} s: {pending}")
+            time.sleep(0.05)
+
+
+def _index_target(stmt: str) -> tuple[str, tuple[str, ...]]:
+    """(label, properties) of ``CREATE INDEX FOR (x:Label) ON (x.a, x.b)``."""
+    label = stmt.split(":", 1)[1].split(")", 1)[0].strip()
+    inner = stmt.rsplit("ON", 1)[1].strip().strip("()")
+    return label, tuple(p.strip().split(".", 1)[1] for p in inner.split(","))
+
+
+def _plain(value: Any) -> Any:
+    """FalkorDB Node/Edge objects become property dicts; everything else is already plain."""
+    props = getattr(value, "properties", None)
+    if isinstance(props, dict):
+        return dict(props)
+    return value
