@@ -1,0 +1,446 @@
+"""The NetFlow v5 / v9 / IPFIX decoder: datagrams in, ``FLOW_DTYPE`` arrays out, no sockets.
+
+Headers and set boundaries are walked in Python (a few struct calls per datagram); the records
+themselves are decoded in bulk: data sets of one compiled template are joined across datagrams
+and read with a single ``np.frombuffer``. Bad input is never raised: it is counted per exporter
+and per reason in ``stats``.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Iterable
+
+import numpy as np
+
+from clarion_edge.netflow.fields import FIRST_SYSUP, Context, Field, Plan
+from clarion_edge.netflow.records import FLOW_DTYPE
+from clarion_edge.netflow.state import Domain, ExporterState, Pending, Template, TemplateKey
+from clarion_edge.netflow.templates import (
+    BadSetError,
+    TemplateSpec,
+    iter_records,
+    min_record_length,
+    parse_ipfix_templates,
+    parse_v9_options_templates,
+    parse_v9_templates,
+)
+
+log = logging.getLogger(__name__)
+
+_V5_HEADER = struct.Struct("!HHIIIIBBH")  # 24 bytes
+_V9_HEADER = struct.Struct("!HHIIII")  # 20 bytes
+_IPFIX_HEADER = struct.Struct("!HHIII")  # 16 bytes
+_SET_HEADER = struct.Struct("!HH")
+_V5_RECORD = 48
+_V5_MAX_COUNT = 30
+#: The v5 record as a template: element ids of RFC 3954 at v5's fixed offsets (0 = padding/unused).
+V5_PLAN = Plan(
+    tuple(
+        Field(ie, ln)
+        for ie, ln in (
+            (8, 4), (12, 4), (15, 4), (10, 2), (14, 2), (2, 4), (1, 4), (22, 4), (21, 4), (7, 2), (11, 2),
+            (0, 1), (6, 1), (4, 1), (5, 1), (16, 2), (17, 2), (9, 1), (13, 1), (0, 2),
+        )
+    )
+)  # fmt: skip
+_NO_DOMAIN = Domain()
+#: Option data records decoded per set at most (they are a handful in real streams).
+MAX_OPTION_RECORDS_PER_SET = 4096
+_PLAN_CACHE_SIZE = 4096
+_SWEEP_EVERY_MS = 10_000
+_OVERFLOW = "*"
+
+
+class _Group:
+    """Data records of one compiled template (and domain) gathered across a batch of datagrams."""
+
+    __slots__ = ("bufs", "counts", "domain", "export_ms", "plan", "sampling", "uptime_ms")
+
+    def __init__(self, plan: Plan, domain: Domain) -> None:
+        self.plan = plan
+        self.domain = domain
+        self.bufs: list[bytes] = []
+        self.counts: list[int] = []
+        self.export_ms: list[int] = []
+        self.uptime_ms: list[int] = []
+        self.sampling: list[int] = []
+
+    def decode(self) -> np.ndarray:
+        buf = self.bufs[0] if len(self.bufs) == 1 else b"".join(self.bufs)
+        rec = np.frombuffer(buf, dtype=self.plan.dtype)
+        counts = np.array(self.counts, dtype=np.int64)
+
+        def col(values: list[int], dtype: type) -> np.ndarray:
+            if len(values) == 1 or values.count(values[0]) == len(values):
+                return np.full(len(rec), values[0], dtype=dtype)
+            return np.repeat(np.array(values, dtype=dtype), counts)
+
+        ctx = Context(
+            export_ms=col(self.export_ms, np.int64),
+            uptime_ms=col(self.uptime_ms, np.int64),
+            sampling=col(self.sampling, np.uint64),
+            samplers=self.domain.samplers,
+        )
+        return self.plan.convert(rec, ctx)
+
+
+class Decoder:
+    """Stateful decoder for any number of exporters; not thread-safe (one per listener thread)."""
+
+    def __init__(
+        self,
+        *,
+        template_ttl_s: float = 1800,
+        max_templates_per_exporter: int = 1024,
+        pending_max_datagrams: int = 256,
+        pending_ttl_s: float = 30,
+        max_exporters: int = 4096,
+    ) -> None:
+        self._template_ttl_ms = int(template_ttl_s * 1000)
+        self._max_templates = max_templates_per_exporter
+        self._pending_max = pending_max_datagrams
+        self._pending_ttl_ms = int(pending_ttl_s * 1000)
+        self._max_exporters = max_exporters
+        self._exporters: dict[str, ExporterState] = {}
+        self._stats: dict[str, dict[str, int]] = {}
+        self._plans: dict[tuple[Field, ...], Plan] = {}
+        self._last_sweep_ms = -(10**18)
+        self._groups: dict[tuple[int, int], _Group] = {}
+
+    @property
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Counters per exporter and reason (a copy). Exporters beyond the limit count under "*"."""
+        return {name: dict(counters) for name, counters in self._stats.items()}
+
+    @property
+    def template_count(self) -> int:
+        """Templates held across all exporters (for monitoring and the memory-bound tests)."""
+        return sum(len(e.templates) for e in self._exporters.values())
+
+    @property
+    def pending_count(self) -> int:
+        """Data sets waiting for their template across all exporters."""
+        return sum(len(e.pending) for e in self._exporters.values())
+
+    def decode(self, data: bytes, exporter: str, received_ms: int) -> np.ndarray:
+        """Decode one datagram from ``exporter`` ("ip:port" or "ip") into an array of FLOW_DTYPE."""
+        return self.decode_batch(((data, exporter, received_ms),))
+
+    def decode_batch(self, datagrams: Iterable[tuple[bytes, str, int]]) -> np.ndarray:
+        """Decode many datagrams at once: the fast path, since records of one template decode together."""
+        self._groups = {}
+        for data, exporter, received_ms in datagrams:
+            stats = self._stats_for(exporter)
+            stats["datagrams"] = stats.get("datagrams", 0) + 1
+            try:
+                self._datagram(bytes(data), exporter, received_ms, stats)
+            except Exception:  # a decoder bug must not stop collection; fuzzing keeps this at zero
+                log.exception("netflow decoder error on a datagram from %s", exporter)
+                _bump(stats, "internal_error")
+        groups, self._groups = self._groups, {}
+        out = []
+        for group in groups.values():
+            try:
+                out.append(group.decode())
+            except Exception:
+                log.exception("netflow decoder error converting a batch")
+                self._stats_for(_OVERFLOW)["internal_error"] = self._stats_for(_OVERFLOW).get("internal_error", 0) + 1
+        if not out:
+            return np.zeros(0, dtype=FLOW_DTYPE)
+        return out[0] if len(out) == 1 else np.concatenate(out)
+
+    # -- datagrams -------------------------------------------------------------------------------
+
+    def _datagram(self, data: bytes, exporter: str, received_ms: int, stats: dict[str, int]) -> None:
+        if len(data) < 4:
+            _bump(stats, "truncated")
+            return
+        version = (data[0] << 8) | data[1]
+        if version == 5:
+            self._v5(data, stats)
+        elif version in (9, 10):
+            state = self._exporter(exporter, received_ms)
+            if state is None:
+                _bump(stats, "exporter_limit")
+            elif version == 9:
+                self._v9(data, state, received_ms, stats)
+            else:
+                self._ipfix(data, state, received_ms, stats)
+        else:
+            _bump(stats, "bad_version")
+
+    def _v5(self, data: bytes, stats: dict[str, int]) -> None:
+        if len(data) < _V5_HEADER.size:
+            _bump(stats, "truncated")
+            return
+        _, count, uptime, secs, nsecs, _seq, _etype, _eid, sampling = _V5_HEADER.unpack_from(data)
+        if count == 0 or count > _V5_MAX_COUNT:
+            _bump(stats, "bad_count")
+            return
+        end = _V5_HEADER.size + _V5_RECORD * count
+        if len(data) < end:
+            _bump(stats, "truncated")
+            return
+        interval = sampling & 0x3FFF
+        self._add(V5_PLAN, _NO_DOMAIN, data[_V5_HEADER.size : end], count, secs * 1000 + nsecs // 1_000_000, uptime,
+                  interval if interval > 1 else 1)  # fmt: skip
+        _bump(stats, "records", count)
+
+    def _v9(self, data: bytes, state: ExporterState, received_ms: int, stats: dict[str, int]) -> None:
+        if len(data) < _V9_HEADER.size:
+            _bump(stats, "truncated")
+            return
+        _, _count, uptime, secs, _seq, source_id = _V9_HEADER.unpack_from(data)
+        for set_id, payload in self._sets(data, _V9_HEADER.size, len(data), stats):
+            if set_id == 0:
+                self._templates(parse_v9_templates(payload), state, 9, source_id, received_ms, stats)
+            elif set_id == 1:
+                self._templates(parse_v9_options_templates(payload), state, 9, source_id, received_ms, stats)
+            elif set_id >= 256:
+                self._data((9, source_id, set_id), payload, secs * 1000, uptime, state, received_ms, stats)
+            else:
+                _bump(stats, "bad_set_id")
+
+    def _ipfix(self, data: bytes, state: ExporterState, received_ms: int, stats: dict[str, int]) -> None:
+        if len(data) < _IPFIX_HEADER.size:
+            _bump(stats, "truncated")
+            return
+        _, length, export_s, _seq, domain = _IPFIX_HEADER.unpack_from(data)
+        if length < _IPFIX_HEADER.size:
+            _bump(stats, "bad_length")
+            return
+        if length > len(data):
+            _bump(stats, "truncated")
+            return
+        for set_id, payload in self._sets(data, _IPFIX_HEADER.size, length, stats):
+            if set_id in (2, 3):
+                self._templates(parse_ipfix_templates(payload, set_id == 3), state, 10, domain, received_ms, stats)
+            elif set_id >= 256:
+                self._data((10, domain, set_id), payload, export_s * 1000, -1, state, received_ms, stats)
+            else:
+                _bump(stats, "bad_set_id")
+
+    @staticmethod
+    def _sets(data: bytes, off: int, end: int, stats: dict[str, int]) -> list[tuple[int, bytes]]:
+        """(set id, payload) of every set; stops at the first set whose length does not fit."""
+        sets = []
+        while end - off >= 4:
+            set_id, set_len = _SET_HEADER.unpack_from(data, off)
+            if set_len < 4:
+                _bump(stats, "bad_length")
+                break
+            if off + set_len > end:
+                _bump(stats, "truncated")
+                break
+            sets.append((set_id, data[off + 4 : off + set_len]))
+            off += set_len
+        return sets
+
+    # -- templates -------------------------------------------------------------------------------
+
+    def _templates(
+        self, specs: Iterable[TemplateSpec], state: ExporterState, version: int, domain: int, now: int,
+        stats: dict[str, int],
+    ) -> None:  # fmt: skip
+        try:
+            for spec in specs:
+                self._template(spec, state, version, domain, now, stats)
+        except BadSetError as bad:
+            _bump(stats, bad.reason)
+
+    def _template(
+        self, spec: TemplateSpec, state: ExporterState, version: int, domain: int, now: int, stats: dict[str, int]
+    ) -> None:
+        tid = spec.template_id
+        if not spec.fields:
+            self._withdraw(spec, state, version, domain, stats)
+            return
+        if tid < 256 or min_record_length(spec.fields) == 0:
+            _bump(stats, "bad_template")
+            return
+        key = (version, domain, tid)
+        plan = self._plan(spec.fields)
+        existing = state.templates.get(key)
+        if existing is not None and existing.plan is plan and existing.options == spec.options:
+            existing.refreshed_ms = now
+            return
+        if existing is None and len(state.templates) >= self._max_templates:
+            if now - state.last_purge_ms > 1000:
+                self._purge(state, now, stats)
+            if len(state.templates) >= self._max_templates:
+                _bump(stats, "template_flood")
+                return
+        state.templates[key] = Template(plan, spec.options, now)
+        _bump(stats, "templates")
+        if state.pending:
+            waiting = [p for p in state.pending if p.key == key]
+            if waiting:
+                for p in waiting:
+                    state.pending.remove(p)
+                for p in waiting:
+                    if now - p.received_ms <= self._pending_ttl_ms:
+                        _bump(stats, "pending_decoded")
+                        self._data(key, p.payload, p.export_ms, p.uptime_ms, state, now, stats)
+                    else:
+                        _bump(stats, "pending_expired")
+
+    def _withdraw(
+        self, spec: TemplateSpec, state: ExporterState, version: int, domain: int, stats: dict[str, int]
+    ) -> None:
+        """IPFIX withdrawal: one template, or all (options) templates when the id equals the set id."""
+        tid = spec.template_id
+        if tid in (2, 3):
+            doomed = [k for k, t in state.templates.items() if k[:2] == (version, domain) and t.options == spec.options]
+        elif tid >= 256:
+            doomed = [(version, domain, tid)] if (version, domain, tid) in state.templates else []
+        else:
+            _bump(stats, "bad_template")
+            return
+        for k in doomed:
+            del state.templates[k]
+        _bump(stats, "template_withdrawn", len(doomed))
+
+    def _plan(self, fields: tuple[Field, ...]) -> Plan:
+        """Compiled templates are shared: many exporters send the same layout."""
+        plan = self._plans.get(fields)
+        if plan is None:
+            if len(self._plans) >= _PLAN_CACHE_SIZE:
+                del self._plans[next(iter(self._plans))]
+            plan = self._plans[fields] = Plan(fields)
+        return plan
+
+    # -- data sets -------------------------------------------------------------------------------
+
+    def _data(
+        self, key: TemplateKey, payload: bytes, export_ms: int, uptime_ms: int, state: ExporterState, now: int,
+        stats: dict[str, int],
+    ) -> None:  # fmt: skip
+        template = state.templates.get(key)
+        if template is not None and now - template.refreshed_ms > self._template_ttl_ms:
+            del state.templates[key]
+            _bump(stats, "template_expired")
+            template = None
+        if template is None:
+            self._pend(Pending(key, payload, export_ms, uptime_ms, now), state, stats)
+            return
+        domain = state.domain(key[0], key[1])
+        if key[0] == 10:
+            uptime_ms = export_ms - domain.init_ms if domain.init_ms >= 0 else -1
+        plan = template.plan
+        if template.options:
+            self._options(plan, payload, domain, stats)
+        elif plan.varlen:
+            self._varlen(plan, payload, domain, export_ms, uptime_ms, stats)
+        else:
+            n = len(payload) // plan.reclen
+            if n:
+                self._add(plan, domain, payload[: n * plan.reclen], n, export_ms, uptime_ms, domain.sampling)
+                _bump(stats, "records", n)
+                if uptime_ms < 0 and plan.has(FIRST_SYSUP):
+                    _bump(stats, "no_system_init_time", n)
+
+    def _pend(self, item: Pending, state: ExporterState, stats: dict[str, int]) -> None:
+        pending = state.pending
+        while pending and item.received_ms - pending[0].received_ms > self._pending_ttl_ms:
+            pending.popleft()
+            _bump(stats, "pending_expired")
+        if len(pending) >= self._pending_max:
+            pending.popleft()
+            _bump(stats, "pending_overflow")
+        if self._pending_max > 0:
+            pending.append(item)
+        _bump(stats, "unknown_template_pending")
+
+    def _varlen(
+        self, plan: Plan, payload: bytes, domain: Domain, export_ms: int, uptime_ms: int, stats: dict[str, int]
+    ) -> None:
+        """Slow path: walk records one by one and pack their fixed-length fields for the bulk converter."""
+        keep = [f.length != 0xFFFF for f in plan.fields]
+        packed: list[bytes] = []
+        try:
+            for values in iter_records(payload, plan.fields):
+                packed.append(b"".join(v for v, k in zip(values, keep, strict=True) if k))
+        except BadSetError as bad:
+            _bump(stats, bad.reason)
+        if not packed:
+            return
+        if plan.reclen == 0:
+            _bump(stats, "records_without_fields", len(packed))
+            return
+        self._add(plan, domain, b"".join(packed), len(packed), export_ms, uptime_ms, domain.sampling)
+        _bump(stats, "records", len(packed))
+
+    def _options(self, plan: Plan, payload: bytes, domain: Domain, stats: dict[str, int]) -> None:
+        """Option data records (sampler, system init time) update state; they are not flows."""
+        count = 0
+        try:
+            for values in iter_records(payload, plan.fields):
+                count += 1
+                if count > MAX_OPTION_RECORDS_PER_SET:
+                    _bump(stats, "options_records_dropped")
+                    break
+                facts: dict[tuple[int, int], int] = {}
+                for f, raw in zip(plan.fields, values, strict=True):
+                    if 1 <= len(raw) <= 8:
+                        facts.setdefault((f.pen, f.ie), int.from_bytes(raw, "big"))
+                domain.apply_option(facts)
+                _bump(stats, "options_records")
+        except BadSetError as bad:
+            _bump(stats, bad.reason)
+
+    def _add(
+        self, plan: Plan, domain: Domain, buf: bytes, count: int, export_ms: int, uptime_ms: int, sampling: int
+    ) -> None:
+        gkey = (id(plan), id(domain))
+        group = self._groups.get(gkey)
+        if group is None:
+            group = self._groups[gkey] = _Group(plan, domain)
+        group.bufs.append(buf)
+        group.counts.append(count)
+        group.export_ms.append(export_ms)
+        group.uptime_ms.append(uptime_ms)
+        group.sampling.append(sampling)
+
+    # -- bounds ----------------------------------------------------------------------------------
+
+    def _exporter(self, name: str, now: int) -> ExporterState | None:
+        if now - self._last_sweep_ms > _SWEEP_EVERY_MS:
+            self._sweep(now)
+        state = self._exporters.get(name)
+        if state is None:
+            if len(self._exporters) >= self._max_exporters:
+                return None
+            state = self._exporters[name] = ExporterState()
+        state.last_seen_ms = now
+        return state
+
+    def _sweep(self, now: int) -> None:
+        """Expire templates and pending sets everywhere; forget exporters that went quiet."""
+        self._last_sweep_ms = now
+        for name, state in list(self._exporters.items()):
+            self._purge(state, now, self._stats_for(name))
+            if not state.templates and not state.pending and now - state.last_seen_ms > self._template_ttl_ms:
+                del self._exporters[name]
+
+    def _purge(self, state: ExporterState, now: int, stats: dict[str, int]) -> None:
+        expired, pending = state.purge(now, self._template_ttl_ms, self._pending_ttl_ms)
+        if expired:
+            _bump(stats, "template_expired", expired)
+        if pending:
+            _bump(stats, "pending_expired", pending)
+
+    def _stats_for(self, exporter: str) -> dict[str, int]:
+        stats = self._stats.get(exporter)
+        if stats is None:
+            if len(self._stats) >= 4 * self._max_exporters:
+                exporter = _OVERFLOW
+                stats = self._stats.get(exporter)
+            if stats is None:
+                stats = self._stats[exporter] = {}
+        return stats
+
+
+def _bump(stats: dict[str, int], reason: str, n: int = 1) -> None:
+    stats[reason] = stats.get(reason, 0) + n

@@ -1,0 +1,120 @@
+"""Per-exporter decoder state: templates, option facts (sampling, system init time), the pending buffer.
+
+Everything here is bounded: templates per exporter, sampler ids per domain, pending data sets
+per exporter, and (in the decoder) exporters, so a hostile sender cannot grow memory.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from clarion_edge.netflow.fields import (
+    SAMPLER_ID,
+    SAMPLER_RANDOM_INTERVAL,
+    SAMPLING_INTERVAL,
+    SAMPLING_PACKET_INTERVAL,
+    SAMPLING_PACKET_SPACE,
+    SAMPLING_POPULATION,
+    SAMPLING_SIZE,
+    SELECTOR_ID,
+    SYS_INIT_MS,
+    Plan,
+)
+
+#: Sampler ids remembered per observation domain.
+MAX_SAMPLERS = 1024
+_MAX_FACTOR = 0xFFFFFFFF
+
+TemplateKey = tuple[int, int, int]  # (version, observation domain / source id, template id)
+
+
+@dataclass(eq=False, slots=True)
+class Template:
+    """A template as learned from one exporter; ``refreshed_ms`` drives expiry."""
+
+    plan: Plan
+    options: bool
+    refreshed_ms: int
+
+
+@dataclass(eq=False, slots=True)
+class Domain:
+    """What option records told us about one (version, observation domain) of an exporter."""
+
+    sampling: int = 1
+    samplers: dict[int, int] = field(default_factory=dict)
+    init_ms: int = -1  # systemInitTimeMilliseconds, -1 until an option record says
+    explicit_default: bool = False  # an option record without sampler id set ``sampling``
+
+    def apply_option(self, values: dict[tuple[int, int], int]) -> None:
+        """Learn sampling and system init time from one option data record."""
+        init = values.get((0, SYS_INIT_MS))
+        if init:
+            self.init_ms = init
+        factor = values.get((0, SAMPLING_INTERVAL)) or values.get((0, SAMPLER_RANDOM_INTERVAL))
+        if not factor:
+            interval = values.get((0, SAMPLING_PACKET_INTERVAL))
+            if interval:
+                factor = round((interval + values.get((0, SAMPLING_PACKET_SPACE), 0)) / interval)
+        if not factor:
+            size, population = values.get((0, SAMPLING_SIZE)), values.get((0, SAMPLING_POPULATION))
+            if size and population:
+                factor = round(population / size)
+        if not factor:
+            return
+        factor = max(1, min(factor, _MAX_FACTOR))
+        sampler = values.get((0, SAMPLER_ID), values.get((0, SELECTOR_ID)))
+        if sampler is None:
+            self.sampling = factor
+            self.explicit_default = True
+            return
+        if sampler in self.samplers or len(self.samplers) < MAX_SAMPLERS:
+            self.samplers[sampler] = factor
+        if not self.explicit_default:
+            # One sampler only: records that do not name it were sampled by it too; with several, unknown.
+            self.sampling = next(iter(self.samplers.values())) if len(self.samplers) == 1 else 1
+
+
+@dataclass(slots=True)
+class Pending:
+    """A data set that arrived before its template, with the header facts needed to decode it later."""
+
+    key: TemplateKey
+    payload: bytes
+    export_ms: int
+    uptime_ms: int  # v9 header sysUpTime; -1 for IPFIX (derived from the domain's init time)
+    received_ms: int
+
+
+@dataclass(eq=False, slots=True)
+class ExporterState:
+    """All decoder state of one exporter."""
+
+    templates: dict[TemplateKey, Template] = field(default_factory=dict)
+    domains: dict[tuple[int, int], Domain] = field(default_factory=dict)
+    pending: deque[Pending] = field(default_factory=deque)
+    last_seen_ms: int = 0
+    last_purge_ms: int = -(10**18)
+
+    def domain(self, version: int, domain_id: int) -> Domain:
+        key = (version, domain_id)
+        dom = self.domains.get(key)
+        if dom is None:
+            # Bounded by the template limit: a domain only matters once it has templates.
+            if len(self.domains) >= 4096:
+                self.domains.clear()
+            dom = self.domains[key] = Domain()
+        return dom
+
+    def purge(self, now_ms: int, template_ttl_ms: int, pending_ttl_ms: int) -> tuple[int, int]:
+        """Drop expired templates and pending sets; returns how many of each were dropped."""
+        self.last_purge_ms = now_ms
+        stale = [k for k, t in self.templates.items() if now_ms - t.refreshed_ms > template_ttl_ms]
+        for k in stale:
+            del self.templates[k]
+        expired = 0
+        while self.pending and now_ms - self.pending[0].received_ms > pending_ttl_ms:
+            self.pending.popleft()
+            expired += 1
+        return len(stale), expired
