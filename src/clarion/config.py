@@ -12,6 +12,12 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+GRAPH_URL_SCHEMES = (
+    "falkordb://", "falkordbs://", "redis://",
+    "neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://",
+)  # fmt: skip
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLARION_", env_file=".env", extra="ignore")
 
@@ -48,9 +54,7 @@ class Settings(BaseSettings):
     def _known_scheme(cls, v: str | None) -> str | None:
         if v in (None, ""):
             return None
-        schemes = ("falkordb://", "falkordbs://", "redis://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
-        schemes += ("bolt://", "bolt+s://", "bolt+ssc://")
-        if not v.startswith(schemes):
+        if not v.startswith(GRAPH_URL_SCHEMES):
             raise ValueError(
                 f"CLARION_GRAPH_URL={v!r}: unknown scheme; use falkordb://host:port, neo4j://host:7687 "
                 "or bolt://host:7687, or leave it unset for the embedded FalkorDB"

@@ -84,10 +84,11 @@ class FalkorDBStore:
 
     # -- port ---------------------------------------------------------------------------
     def ensure_schema(self) -> None:
-        existing = {(r["label"], tuple(r["properties"])) for r in self._indexes()}
+        # db.indexes() reports one row per label listing every indexed property of it
+        indexed = {(r["label"], p) for r in self._indexes() for p in r["properties"]}
         for stmt in cypher.load_script("schema/falkordb"):
             label, props = _index_target(stmt)
-            if (label, props) not in existing:
+            if not all((label, p) in indexed for p in props):
                 self._query(stmt, {}, name="schema/falkordb")
         self._wait_operational(self._indexes, "index")
         model = json.loads((cypher.cypher_dir() / "schema" / "model.json").read_text())
@@ -95,11 +96,11 @@ class FalkorDBStore:
         for c in model["unique"]:
             if (c["label"], tuple(c["properties"])) in have:
                 continue
-            props = [str(p) for p in c["properties"]]
+            names = [str(p) for p in c["properties"]]
             try:
                 self._db.connection.execute_command(
                     "GRAPH.CONSTRAINT", "CREATE", self.graph_name, "UNIQUE", "NODE", c["label"],
-                    "PROPERTIES", str(len(props)), *props,
+                    "PROPERTIES", str(len(names)), *names,
                 )  # fmt: skip
             except ResponseError as e:
                 raise StoreError(f"FalkorDB {self.target}: creating unique constraint {c}: {e}") from e

@@ -1,0 +1,1 @@
+"""HTTP API: agent ingestion (REST), GraphQL for tooling, health and metrics."""

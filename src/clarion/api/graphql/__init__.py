@@ -1,0 +1,1 @@
+"""GraphQL API (strawberry): the graph as tooling sees it."""
