@@ -11,7 +11,6 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
 GRAPH_URL_SCHEMES = (
     "falkordb://", "falkordbs://", "redis://",
     "neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://",

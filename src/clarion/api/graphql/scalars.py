@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import NewType
 
-from strawberry.types.scalar import ScalarDefinition
-
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
 
 Long = NewType("Long", int)
 
