@@ -1,0 +1,135 @@
+"""Where converted sessions go: the ``SessionSink`` protocol, an in-memory sink, and a sink that POSTs to the
+Clarion server's ``/api/v1/identity``.
+
+The pxGrid service holds ISE's certificates and nothing else; the graph merger behind the sink decides what a
+DISCONNECTED session or an older timestamp means for the graph.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import threading
+import time
+from typing import Any, Protocol, runtime_checkable
+
+import httpx
+
+from clarion.sources.model import SecurityGroup, Session, Sgacl
+from clarion.sources.pxgrid.errors import SinkError
+
+
+@runtime_checkable
+class SessionSink(Protocol):
+    """Receives batches of sessions; must be idempotent (a backfill can repeat what the stream delivered)."""
+
+    def apply(self, sessions: list[Session]) -> None: ...
+
+
+@runtime_checkable
+class TrustSecSink(Protocol):
+    """Optional: a sink that also wants TrustSec security groups and SGACLs learnt from pxGrid."""
+
+    def apply_security_groups(self, groups: list[SecurityGroup], deleted: list[SecurityGroup]) -> None: ...
+
+    def apply_sgacls(self, acls: list[Sgacl], deleted: list[str]) -> None: ...
+
+
+def session_to_json(session: Session) -> dict[str, Any]:
+    """A Session as a JSON object with the model's field names (tuples become arrays)."""
+    out = dataclasses.asdict(session)
+    out["ips"] = list(session.ips)
+    out["ad_groups"] = list(session.ad_groups)
+    return out
+
+
+class MemorySink:
+    """Keeps the newest session per MAC (ties go to the later arrival) and every batch, for tests and benchmarks."""
+
+    def __init__(self, keep_batches: bool = True) -> None:
+        self.latest: dict[str, Session] = {}
+        self.batches: list[list[Session]] = []
+        self.applied = 0
+        self.security_groups: dict[int, SecurityGroup] = {}
+        self.sgacls: dict[str, Sgacl] = {}
+        self._keep = keep_batches
+        self._lock = threading.Lock()
+
+    def apply(self, sessions: list[Session]) -> None:
+        with self._lock:
+            if self._keep:
+                self.batches.append(list(sessions))
+            self.applied += len(sessions)
+            for s in sessions:
+                old = self.latest.get(s.mac)
+                if old is None or s.timestamp_ms >= old.timestamp_ms:
+                    self.latest[s.mac] = s
+
+    def apply_security_groups(self, groups: list[SecurityGroup], deleted: list[SecurityGroup]) -> None:
+        with self._lock:
+            for g in groups:
+                self.security_groups[g.value] = g
+            for g in deleted:
+                self.security_groups.pop(g.value, None)
+
+    def apply_sgacls(self, acls: list[Sgacl], deleted: list[str]) -> None:
+        with self._lock:
+            for a in acls:
+                self.sgacls[a.name] = a
+            for name in deleted:
+                self.sgacls.pop(name, None)
+
+    def snapshot(self) -> dict[str, Session]:
+        with self._lock:
+            return dict(self.latest)
+
+
+class HttpSink:
+    """POSTs ``{"sessions": [...]}`` to ``{server}/api/v1/identity`` with a bearer token.
+
+    Retries connection errors and 5xx with jittered backoff (``attempts`` times); a 4xx is a configuration or
+    payload problem and raises ``SinkError`` at once with the server's answer.
+    """
+
+    def __init__(
+        self,
+        server: str,
+        token: str,
+        *,
+        client: httpx.Client | None = None,
+        batch: int = 1000,
+        attempts: int = 5,
+        backoff_s: float = 0.5,
+        timeout_s: float = 30.0,
+    ) -> None:
+        if not server.startswith(("http://", "https://")):
+            raise ValueError(f"server {server!r}: give a base URL such as https://clarion.corp.local:8000")
+        self.url = server.rstrip("/") + "/api/v1/identity"
+        self.client = client or httpx.Client(timeout=timeout_s)
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.batch = batch
+        self.attempts = attempts
+        self.backoff_s = backoff_s
+
+    def apply(self, sessions: list[Session]) -> None:
+        for i in range(0, len(sessions), self.batch):
+            self._post({"sessions": [session_to_json(s) for s in sessions[i : i + self.batch]]})
+
+    def _post(self, body: dict[str, Any]) -> None:
+        problem = ""
+        for attempt in range(self.attempts):
+            try:
+                resp = self.client.post(self.url, json=body, headers=self.headers)
+            except httpx.TransportError as exc:
+                problem = f"cannot reach {self.url}: {exc}"
+            else:
+                if resp.status_code < 300:
+                    return
+                if resp.status_code < 500 and resp.status_code != 429:
+                    raise SinkError(f"{self.url} refused the sessions: HTTP {resp.status_code} {resp.text[:300]!r}")
+                problem = f"{self.url}: HTTP {resp.status_code}"
+            time.sleep(random.uniform(0, self.backoff_s * 2**attempt))  # noqa: S311 - jitter, not crypto
+        raise SinkError(f"{problem} (gave up after {self.attempts} attempts)")
+
+    def close(self) -> None:
+        self.client.close()
