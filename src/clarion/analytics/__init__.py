@@ -1,0 +1,1 @@
+"""Analytics: pure functions over plain data (features, clustering, the SGT policy matrix)."""
