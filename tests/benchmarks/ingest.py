@@ -68,9 +68,10 @@ def make_graphs(total_edges: int, batch: int, agents: int, seed: int) -> list[wi
             else wire.IpEndpoint(ip=u)
             for i, u in enumerate(sorted(used))
         ]  # fmt: skip
+        start = T0 + seqs[a] * 60_000
         edges: list[wire.Edge] = [
             wire.FlowsTo(src=s, dst=d, protocol=p, port=q, bytes=rng.randint(100, 10**6), packets=rng.randint(1, 900),
-                         flows=rng.randint(1, 20), first_seen=T0 + seqs[a] * 60_000, last_seen=T0 + seqs[a] * 60_000 + 59_000)
+                         flows=rng.randint(1, 20), first_seen=start, last_seen=start + 59_000)
             for s, d, p, q in sorted(keys)
         ]  # fmt: skip
         graphs.append(
