@@ -7,6 +7,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from clarion.sources.pxgrid.sink import MemorySink
 from tests.fakes.pxgrid import FakePxGrid
 from tests.fakes.pxgrid.certs import Pki, make_pki
 from tests.fakes.pxgrid.data import DEFAULT_SGTS, session
+from tests.fakes.pxgrid.server import Account
 
 pytestmark = pytest.mark.integration
 
@@ -91,11 +93,7 @@ def get_status(svc: PxGridService) -> dict[str, Any]:
 
 def expected(fake: FakePxGrid) -> dict[str, Session]:
     """What the sink must hold: ISE's newest session per MAC, converted independently of the consumer."""
-    return {
-        s.mac: s
-        for s in (session_from_ise(raw, DEFAULT_SGTS) for raw in fake.sessions.values())
-        if True  # every fake session converts
-    }
+    return {s.mac: s for s in (session_from_ise(raw, DEFAULT_SGTS) for raw in fake.sessions.values())}
 
 
 def streaming(svc: PxGridService) -> Callable[[], bool]:
@@ -144,3 +142,187 @@ def test_pending_account_is_polled_until_enabled_then_bulk_download(
         assert ("/pxgrid/mnt/sd/getSessions", pki.client_cn) in fake.calls
     finally:
         fake.stop()
+
+
+def test_streamed_events_reach_the_sink_with_sgt_updates_and_disconnects(
+    fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService]
+) -> None:
+    sink = MemorySink()
+    svc = run_service(settings_for(fake, pki), sink)
+    wait_for(streaming(svc))
+    wait_for(lambda: fake.subscribed() == 1)
+    assert fake.publish_sessions([session(i, T0 + 1000 + i) for i in range(5)]) == 1
+    fake.publish_security_group("CREATE", {"id": "sg-42", "name": "Lab_Devices", "description": "", "tag": 42})
+    fake.publish_sessions([session(100, T0 + 2000, sgt="Lab_Devices", offset_minutes=-240)])
+    fake.publish_sessions([session(3, T0 + 3000, state="DISCONNECTED")])
+    wait_for(lambda: sink.applied == 7, what="7 streamed sessions")
+    lab = sink.latest["aa:bb:cc:00:00:64"]
+    assert (lab.sgt, lab.sgt_name, lab.timestamp_ms) == (42, "Lab_Devices", T0 + 2000)  # -04:00 offset respected
+    gone = sink.latest["aa:bb:cc:00:00:03"]
+    assert (gone.state, gone.ips, gone.timestamp_ms) == ("DISCONNECTED", (), T0 + 3000)
+    assert sink.latest == expected_with(fake, {"Lab_Devices": 42})
+    assert sink.security_groups[42].name == "Lab_Devices"
+    assert sink.sgacls["Permit_Web"].aces == "permit tcp dst eq 443\npermit tcp dst eq 80"
+    counters = get_status(svc)["counters"]
+    assert counters["received"] == 7
+    assert counters["merged"] == 7
+    assert counters["malformed"] == 0
+    assert counters["security_group_updates"] == 1
+
+
+def expected_with(fake: FakePxGrid, extra_sgts: dict[str, int]) -> dict[str, Session]:
+    sgts = {**DEFAULT_SGTS, **extra_sgts}
+    return {s.mac: s for s in (session_from_ise(raw, sgts) for raw in fake.sessions.values())}
+
+
+def test_dropping_the_websocket_mid_stream_loses_no_session(
+    fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService]
+) -> None:
+    fake.add_sessions([session(i, T0 + i) for i in range(50)])
+    sink = MemorySink()
+    svc = run_service(settings_for(fake, pki), sink)
+    wait_for(lambda: len(sink.latest) == 50 and svc.consumer.phase == "streaming")
+    reached = 0
+    for batch in range(60):  # 180 updates over 120 endpoints, several per message as ISE batches them
+        ts = T0 + 10_000 + batch * 10
+        if batch == 20:
+            fake.ws_available = False  # the pubsub node goes away for a while...
+            assert fake.drop_connections(abrupt=True) == 1
+        if batch == 40:
+            fake.ws_available = True  # ...and comes back; the client must reconnect and backfill
+        reached += fake.publish_sessions([session((batch * 3 + k) % 120, ts + k) for k in range(3)])
+        time.sleep(0.01)
+    assert reached < 60, "some messages must have been published while nobody was subscribed"
+    wait_for(lambda: sink.latest == expected(fake), what="the sink to hold every session ISE has")
+    counters = get_status(svc)["counters"]
+    assert counters["reconnects"] >= 1
+    assert counters["backfills"] >= 2  # the initial download and at least one recovery
+    assert any(path.endswith("/getSessionsForRecovery") for path, _ in fake.calls)
+    assert fake.ws_connects >= 2
+
+
+def test_malformed_messages_are_counted_and_skipped(
+    fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService]
+) -> None:
+    sink = MemorySink()
+    svc = run_service(settings_for(fake, pki), sink)
+    wait_for(streaming(svc))
+    wait_for(lambda: fake.subscribed() == 1)
+    topic = "/topic/com.cisco.ise.session"
+    fake.publish_raw(topic, b"{not json")
+    fake.publish_raw(topic, b'{"notSessions": []}')
+    bad_mac = session(1, T0)
+    bad_mac["macAddress"] = bad_mac["callingStationId"] = "not-a-mac"
+    bad_ip = session(2, T0)
+    bad_ip["ipAddresses"] = ["10.0.0.999"]
+    fake.publish_sessions([bad_mac, session(5, T0 + 5), bad_ip])
+    fake.publish_sessions([session(6, T0 + 6)])
+    wait_for(lambda: sink.applied == 2, what="the two good sessions")
+    assert set(sink.latest) == {"aa:bb:cc:00:00:05", "aa:bb:cc:00:00:06"}
+    counters = get_status(svc)["counters"]
+    assert counters["malformed"] == 4
+    assert counters["reconnects"] == 0  # the stream never stopped
+    assert fake.ws_connects == 1
+
+
+@pytest.mark.parametrize("loss", ["reset", "jump"])
+def test_sequence_reset_or_jump_triggers_a_backfill(
+    fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService], loss: str
+) -> None:
+    sink = MemorySink()
+    svc = run_service(settings_for(fake, pki), sink)
+    wait_for(streaming(svc))
+    wait_for(lambda: fake.subscribed() == 1)
+    for i in range(3):
+        fake.publish_sessions([session(i, T0 + 100 + i)])
+    wait_for(lambda: sink.applied == 3)
+    backfills = get_status(svc)["counters"]["backfills"]
+    # a message ISE lost: in the directory, never delivered on the topic
+    fake.add_sessions([session(77, T0 + 150)])
+    if loss == "reset":
+        fake.reset_sequence()  # the publisher restarted
+    else:
+        fake.jump_sequence(4)
+    fake.publish_sessions([session(8, T0 + 200)])
+    wait_for(lambda: "aa:bb:cc:00:00:4d" in sink.latest, what="the lost session recovered by backfill")
+    counters = get_status(svc)["counters"]
+    assert counters["gaps"] == 1
+    assert counters["backfills"] == backfills + 1
+    assert counters["reconnects"] == 0
+    assert sink.latest == expected(fake)
+    assert counters["duplicates"] >= 1  # the recovery repeated what the stream had delivered; not merged twice
+
+
+def test_bad_client_certificate_gives_a_clear_error_and_retries(
+    fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService]
+) -> None:
+    sink = MemorySink()
+    svc = run_service(settings_for(fake, pki, client_cert=pki.rogue_cert, client_key=pki.rogue_key), sink)
+    wait_for(lambda: svc.consumer.attempts >= 3, what="three attempts")
+    status = get_status(svc)
+    assert "refused our client certificate" in status["last_error"]
+    assert str(pki.rogue_cert) in status["last_error"]
+    assert status["state"] in {"backoff", "activating"}
+    assert status["counters"]["reconnects"] >= 2
+    assert sink.applied == 0
+    assert fake.accounts == {}
+
+
+def test_disabled_account_gives_a_clear_error_and_is_retried_until_enabled(
+    fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService]
+) -> None:
+    fake.add_sessions([session(1, T0)])
+    fake.accounts[pki.client_cn] = Account("cert", "DISABLED")
+    sink = MemorySink()
+    svc = run_service(settings_for(fake, pki), sink)
+    wait_for(lambda: fake.accounts[pki.client_cn].activations >= 2, what="AccountActivate retried")
+    status = get_status(svc)
+    assert status["state"] == "disabled"
+    assert "DISABLED" in status["last_error"]
+    assert "an administrator must enable it" in status["last_error"]
+    assert sink.applied == 0
+    fake.set_account_state(pki.client_cn, "ENABLED")
+    wait_for(lambda: len(sink.latest) == 1, what="sessions after the account was enabled")
+
+
+def test_password_account_is_created_stored_and_used(
+    fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService], tmp_path: Path
+) -> None:
+    fake.add_sessions([session(i, T0 + i) for i in range(3)])
+    pw_file = tmp_path / "pxgrid.password"
+    settings = settings_for(fake, pki, client_cert=None, client_key=None, password_file=pw_file, node_name="clarion-pw")
+    sink = MemorySink()
+    svc = run_service(settings, sink)
+    wait_for(lambda: len(sink.latest) == 3 and svc.consumer.phase == "streaming")
+    assert fake.accounts["clarion-pw"].kind == "password"
+    assert pw_file.read_text().strip() == fake.accounts["clarion-pw"].password
+    assert oct(pw_file.stat().st_mode & 0o777) == "0o600"
+    fake.publish_sessions([session(9, T0 + 9)])
+    wait_for(lambda: len(sink.latest) == 4)
+
+
+def test_wrong_password_is_a_clear_401(
+    fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService], tmp_path: Path
+) -> None:
+    fake.accounts["clarion-pw"] = Account("password", "ENABLED", "RightPassword123")
+    pw_file = tmp_path / "pw"
+    pw_file.write_text("WrongPassword456\n")
+    settings = settings_for(fake, pki, client_cert=None, client_key=None, password_file=pw_file, node_name="clarion-pw")
+    svc = run_service(settings, MemorySink())
+    wait_for(lambda: svc.consumer.attempts >= 2)
+    error = get_status(svc)["last_error"]
+    assert "401 Unauthorized for nodeName 'clarion-pw'" in error
+
+
+def test_resync_endpoint_downloads_everything_again(
+    fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService]
+) -> None:
+    sink = MemorySink()
+    svc = run_service(settings_for(fake, pki), sink)
+    wait_for(streaming(svc))
+    fake.add_sessions([session(i, T0 + i) for i in range(10)])  # appeared without any topic message
+    req = urllib.request.Request(f"{svc.status_url}/resync", method="POST")  # noqa: S310 - loopback test URL
+    with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - loopback test URL
+        assert resp.status == 202
+    wait_for(lambda: len(sink.latest) == 10, what="resync")
+    assert [p for p, _ in fake.calls].count("/pxgrid/mnt/sd/getSessions") >= 2

@@ -68,6 +68,12 @@ def explain_transport_error(exc: Exception, url: str, settings: PxGridSettings) 
             f"{url}: ISE's TLS certificate is not trusted ({exc}); set ca_cert to the CA that signed the pxGrid "
             "certificate (Administration > System > Certificates), or check the host name"
         )
+    if settings.cert_mode and ("disconnected without sending" in low or "unexpected eof" in low):
+        return PxGridError(
+            f"{url}: the pxGrid node closed the connection without answering; under TLS 1.3 that is also how a node "
+            f"that refused our client certificate {settings.client_cert} behaves: check that it is issued by a CA in "
+            "ISE's Trusted Certificates with 'Trust for client authentication' ticked"
+        )
     if any(reason in low for reason in _PEER_REFUSED_CERT) or "eof occurred in violation" in low:
         what = f"client certificate {settings.client_cert}" if settings.cert_mode else "TLS handshake (no client cert)"
         return PxGridAuthError(
