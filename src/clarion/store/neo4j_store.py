@@ -8,7 +8,6 @@ manager with the writes so a read after a write sees it, even on a cluster.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime, time
@@ -35,14 +34,13 @@ from clarion.store.port import BatchConflictError, Row, StoreError, StoreUnavail
 if TYPE_CHECKING:
     from clarion.config import Settings
 
-log = logging.getLogger(__name__)
-
 T = TypeVar("T")
 
 _SCHEMES = frozenset({"neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc"})
 _CONSTRAINT_FAILED = "Neo.ClientError.Schema.ConstraintValidationFailed"
 #: Wait for every index (and constraint-backing index) to come online; fails on a FAILED index.
-_AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
+_AWAIT_S = 300
+_AWAIT_INDEXES = f"CALL db.awaitIndexes({_AWAIT_S})"
 #: clear() deletes in slices so a large graph never needs one huge transaction.
 _DELETE_SLICE = "MATCH (n) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS deleted"
 
@@ -68,7 +66,13 @@ class Neo4jStore:
         driver keeps retrying transient failures and unreachable servers before giving up.
         """
         self.url = _redact(url)
-        if urlsplit(url).scheme not in _SCHEMES:
+        parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            raise ValueError(
+                f"CLARION_GRAPH_URL={self.url!r}: credentials in the URL are not accepted; "
+                "set CLARION_NEO4J_USER and CLARION_NEO4J_PASSWORD instead"
+            )
+        if parts.scheme not in _SCHEMES:
             raise ValueError(
                 f"CLARION_GRAPH_URL={self.url!r}: not a Neo4j Bolt URL; "
                 "expected neo4j://host:7687, bolt://host:7687 or their +s/+ssc variants"
@@ -109,7 +113,7 @@ class Neo4jStore:
         """Run the IF NOT EXISTS constraints and indexes, then wait until all are online."""
         for i, stmt in enumerate(cypher.load_script("schema/neo4j")):
             self._write(stmt, {}, name=f"schema/neo4j[{i}]")
-        self._write(_AWAIT_INDEXES, {}, name="db.awaitIndexes")
+        self._write(_AWAIT_INDEXES, {}, name="db.awaitIndexes", timeout_s=max(self._timeout_s, _AWAIT_S + 10))
 
     def read(self, statement: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         st = cypher.load(statement, self.dialect)
@@ -138,8 +142,8 @@ class Neo4jStore:
         self._driver.close()
 
     # -- internals ----------------------------------------------------------------------
-    def _write(self, text: str, params: dict[str, Any], *, name: str) -> list[Row]:
-        @unit_of_work(timeout=self._timeout_s)
+    def _write(self, text: str, params: dict[str, Any], *, name: str, timeout_s: float | None = None) -> list[Row]:
+        @unit_of_work(timeout=timeout_s or self._timeout_s)
         def work(tx: ManagedTransaction) -> list[Row]:
             result = tx.run(text, params)
             keys = result.keys()
@@ -197,8 +201,10 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, Path):
         return {"nodes": [_plain(n) for n in value.nodes], "relationships": [_plain(r) for r in value.relationships]}
-    if isinstance(value, Point):  # a tuple subclass: before the list/tuple case
+    if isinstance(value, Point):  # Point and Duration are tuple subclasses: before the list case
         return {"srid": value.srid, "coordinates": list(value)}
+    if isinstance(value, Duration):
+        return value.iso_format()
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
@@ -206,6 +212,4 @@ def _plain(value: Any) -> Any:
     if isinstance(value, DateTime | Date | Time):
         native: datetime | date | time = value.to_native()
         return native
-    if isinstance(value, Duration):
-        return value.iso_format()
     return value
