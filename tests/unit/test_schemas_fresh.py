@@ -26,3 +26,13 @@ def test_wire_format_doc_example_is_a_valid_edgegraph() -> None:
     example = text.split("```json", 1)[1].split("```", 1)[0]
     g = wire.decode(example.encode())
     assert g.digest == g.content_digest()
+
+
+def test_tokens_file_example_loads(tmp_path: Path) -> None:
+    from clarion.api.auth import Role, TokenRegistry
+    from clarion.config import Settings
+
+    reg = TokenRegistry.from_settings(Settings(tokens_file=ROOT / "compose" / "tokens.toml.example"))
+    assert reg.lookup("change-me-32-random-characters-xx").agent_id == "edge-sw1"  # type: ignore[union-attr]
+    assert reg.lookup("change-me-admin-token-32-chars-xxx").role is Role.ADMIN  # type: ignore[union-attr]
+    assert reg.lookup("change-me-reader-token-32-chars-xx").role is Role.READER  # type: ignore[union-attr]
