@@ -137,6 +137,17 @@ def _human(n: int) -> str:
     return f"{value:.1f} PB"
 
 
+MATRIX_SGTS = 10
+
+
+def _short(n: int) -> str:
+    for unit in ("", "k", "M", "G", "T"):
+        if n < 1000:
+            return f"{n:.0f}{unit}"
+        n //= 1000
+    return f"{n}P"
+
+
 def _print_summary(console: Console, data: dict[str, Any]) -> None:
     s = data["stats"]
     console.print(
@@ -146,15 +157,24 @@ def _print_summary(console: Console, data: dict[str, Any]) -> None:
     m = data["policyMatrix"]
     names = {x["value"]: f"{x['value']} {x['name'] or ''}".strip() for x in m["sgts"]}
     cells = {(c["srcSgt"], c["dstSgt"]): c for c in m["cells"]}
-    table = Table(title="Observed SGT policy matrix (bytes; rows = source SGT, columns = destination SGT)")
+    volume: dict[int, int] = defaultdict(int)
+    for c in m["cells"]:
+        volume[c["srcSgt"]] += c["bytes"]
+        volume[c["dstSgt"]] += c["bytes"]
+    shown = sorted(sorted(volume, key=lambda v: -volume[v])[:MATRIX_SGTS])
+    hidden = len(volume) - len(shown)
+    table = Table(
+        title=f"Observed SGT policy matrix: bytes, rows = source SGT, columns = destination SGT "
+        f"(top {len(shown)} SGTs by traffic{f', {hidden} more in GraphQL' if hidden else ''})",
+    )
     table.add_column("src \\ dst", style="bold")
-    for v in names:
-        table.add_column(names[v], justify="right")
-    for src in names:
+    for v in shown:
+        table.add_column(str(v), justify="right")
+    for src in shown:
         row = [names[src]]
-        for dst in names:
+        for dst in shown:
             c = cells.get((src, dst))
-            row.append(_human(c["bytes"]) if c else "·")
+            row.append(_short(c["bytes"]) if c else "·")
         table.add_row(*row)
     console.print(table)
     top = sorted(m["cells"], key=lambda c: -c["bytes"])[:8]
