@@ -8,6 +8,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 
 from clarion.analytics.policy import build_matrix
 from clarion.api.graphql.context import Context
@@ -39,7 +40,7 @@ class UserInputError(GraphQLError):
 
 
 @strawberry.type
-class Query:
+class CoreQuery:
     @strawberry.field(description="Totals: devices, switches, FLOWS_TO edges, bytes, packets, flows.")
     async def stats(self, info: Info) -> Stats:
         r = (await info.context.read("query/stats"))[0]
@@ -125,6 +126,12 @@ def _should_mask(error: GraphQLError) -> bool:
     if original is None or isinstance(original, UserInputError):
         return False
     return not isinstance(original, GraphQLError)
+
+
+#: The Query root is merged from one part per concern (core graph, identity, clustering, ...),
+#: so each concern keeps its resolvers in its own module.
+QUERY_PARTS: tuple[type, ...] = (CoreQuery,)
+Query = merge_types("Query", QUERY_PARTS)
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
