@@ -68,8 +68,10 @@ class _Buffer:
                 if not self.more():
                     raise ValueError(f"JSON: {exc.msg} at character {self.consumed + exc.pos}") from exc
                 continue
-            # A number at the very end of the buffer may continue in the next chunk.
-            if end == len(self.text) and not self.eof and isinstance(obj, int | float) and self.more():
+            # A number cut by a chunk boundary ("12" | "34", "0" | ".5", "1" | "e3") is only complete once a
+            # character that cannot continue it follows.
+            cut = end == len(self.text) or self.text[end] in ".eE+-"
+            if cut and isinstance(obj, int | float) and not isinstance(obj, bool) and self.more():
                 continue
             self.pos = end
             return obj
