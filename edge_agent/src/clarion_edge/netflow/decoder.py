@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from clarion_edge.netflow.fields import FIRST_SYSUP, Context, Field, Plan
+from clarion_edge.netflow.fields import Context, Field, Plan
 from clarion_edge.netflow.records import FLOW_DTYPE
 from clarion_edge.netflow.state import Domain, ExporterState, Pending, Template, TemplateKey
 from clarion_edge.netflow.templates import (
@@ -51,39 +51,46 @@ MAX_OPTION_RECORDS_PER_SET = 4096
 _PLAN_CACHE_SIZE = 4096
 _SWEEP_EVERY_MS = 10_000
 _OVERFLOW = "*"
+_SLICE = 8192
+_V5_GROUP = -1
 
 
 class _Group:
-    """Data records of one compiled template (and domain) gathered across a batch of datagrams."""
+    """Data records of one template gathered across a batch of datagrams, decoded in one go."""
 
-    __slots__ = ("bufs", "counts", "domain", "export_ms", "plan", "sampling", "uptime_ms")
+    __slots__ = ("bufs", "domain", "meta", "plan", "template")
 
-    def __init__(self, plan: Plan, domain: Domain) -> None:
+    def __init__(self, plan: Plan, domain: Domain, template: Template | None) -> None:
         self.plan = plan
         self.domain = domain
+        self.template = template  # held so its id() stays unique while the batch lives
         self.bufs: list[bytes] = []
-        self.counts: list[int] = []
-        self.export_ms: list[int] = []
-        self.uptime_ms: list[int] = []
-        self.sampling: list[int] = []
+        self.meta: list[tuple[int, int, int, int]] = []  # (records, export ms, uptime ms, sampling)
 
     def decode(self) -> np.ndarray:
         buf = self.bufs[0] if len(self.bufs) == 1 else b"".join(self.bufs)
         rec = np.frombuffer(buf, dtype=self.plan.dtype)
-        counts = np.array(self.counts, dtype=np.int64)
-
-        def col(values: list[int], dtype: type) -> np.ndarray:
-            if len(values) == 1 or values.count(values[0]) == len(values):
-                return np.full(len(rec), values[0], dtype=dtype)
-            return np.repeat(np.array(values, dtype=dtype), counts)
-
-        ctx = Context(
-            export_ms=col(self.export_ms, np.int64),
-            uptime_ms=col(self.uptime_ms, np.int64),
-            sampling=col(self.sampling, np.uint64),
-            samplers=self.domain.samplers,
-        )
-        return self.plan.convert(rec, ctx)
+        n = len(rec)
+        if len(self.meta) == 1:
+            _, export_ms, uptime_ms, sampling = self.meta[0]
+            export = np.full(n, export_ms, dtype=np.int64)
+            uptime = np.full(n, uptime_ms, dtype=np.int64)
+            factor = np.full(n, sampling, dtype=np.uint64)
+            unsampled = sampling == 1
+        else:
+            meta = np.array(self.meta, dtype=np.int64)
+            counts = meta[:, 0]
+            export = np.repeat(meta[:, 1], counts)
+            uptime = np.repeat(meta[:, 2], counts)
+            factor = np.repeat(meta[:, 3], counts).astype(np.uint64)
+            unsampled = bool(meta[:, 3].max() == 1)
+        out = np.zeros(n, dtype=FLOW_DTYPE)
+        # Slices small enough to stay in cache: the output is written one column at a time.
+        for lo in range(0, n, _SLICE):
+            hi = lo + _SLICE
+            ctx = Context(export[lo:hi], uptime[lo:hi], factor[lo:hi], self.domain.samplers, unsampled)
+            self.plan.convert(rec[lo:hi], ctx, out[lo:hi])
+        return out
 
 
 class Decoder:
@@ -107,7 +114,8 @@ class Decoder:
         self._stats: dict[str, dict[str, int]] = {}
         self._plans: dict[tuple[Field, ...], Plan] = {}
         self._last_sweep_ms = -(10**18)
-        self._groups: dict[tuple[int, int], _Group] = {}
+        self._groups: dict[int, _Group] = {}
+        self._batch = 0
 
     @property
     def stats(self) -> dict[str, dict[str, int]]:
@@ -131,6 +139,7 @@ class Decoder:
     def decode_batch(self, datagrams: Iterable[tuple[bytes, str, int]]) -> np.ndarray:
         """Decode many datagrams at once: the fast path, since records of one template decode together."""
         self._groups = {}
+        self._batch += 1
         for data, exporter, received_ms in datagrams:
             stats = self._stats_for(exporter)
             stats["datagrams"] = stats.get("datagrams", 0) + 1
@@ -184,24 +193,19 @@ class Decoder:
             _bump(stats, "truncated")
             return
         interval = sampling & 0x3FFF
-        self._add(V5_PLAN, _NO_DOMAIN, data[_V5_HEADER.size : end], count, secs * 1000 + nsecs // 1_000_000, uptime,
-                  interval if interval > 1 else 1)  # fmt: skip
-        _bump(stats, "records", count)
+        group = self._groups.get(_V5_GROUP)
+        if group is None:
+            group = self._groups[_V5_GROUP] = _Group(V5_PLAN, _NO_DOMAIN, None)
+        group.bufs.append(data[_V5_HEADER.size : end])
+        group.meta.append((count, secs * 1000 + nsecs // 1_000_000, uptime, interval if interval > 1 else 1))
+        stats["records"] = stats.get("records", 0) + count
 
     def _v9(self, data: bytes, state: ExporterState, received_ms: int, stats: dict[str, int]) -> None:
         if len(data) < _V9_HEADER.size:
             _bump(stats, "truncated")
             return
         _, _count, uptime, secs, _seq, source_id = _V9_HEADER.unpack_from(data)
-        for set_id, payload in self._sets(data, _V9_HEADER.size, len(data), stats):
-            if set_id == 0:
-                self._templates(parse_v9_templates(payload), state, 9, source_id, received_ms, stats)
-            elif set_id == 1:
-                self._templates(parse_v9_options_templates(payload), state, 9, source_id, received_ms, stats)
-            elif set_id >= 256:
-                self._data((9, source_id, set_id), payload, secs * 1000, uptime, state, received_ms, stats)
-            else:
-                _bump(stats, "bad_set_id")
+        self._sets(data, _V9_HEADER.size, len(data), state, 9, source_id, secs * 1000, uptime, received_ms, stats)
 
     def _ipfix(self, data: bytes, state: ExporterState, received_ms: int, stats: dict[str, int]) -> None:
         if len(data) < _IPFIX_HEADER.size:
@@ -214,31 +218,62 @@ class Decoder:
         if length > len(data):
             _bump(stats, "truncated")
             return
-        for set_id, payload in self._sets(data, _IPFIX_HEADER.size, length, stats):
-            if set_id in (2, 3):
-                self._templates(parse_ipfix_templates(payload, set_id == 3), state, 10, domain, received_ms, stats)
-            elif set_id >= 256:
-                self._data((10, domain, set_id), payload, export_s * 1000, -1, state, received_ms, stats)
-            else:
-                _bump(stats, "bad_set_id")
+        self._sets(data, _IPFIX_HEADER.size, length, state, 10, domain, export_s * 1000, -1, received_ms, stats)
 
-    @staticmethod
-    def _sets(data: bytes, off: int, end: int, stats: dict[str, int]) -> list[tuple[int, bytes]]:
-        """(set id, payload) of every set; stops at the first set whose length does not fit."""
-        sets = []
+    def _sets(
+        self, data: bytes, off: int, end: int, state: ExporterState, version: int, domain: int, export_ms: int,
+        uptime_ms: int, now: int, stats: dict[str, int],
+    ) -> None:  # fmt: skip
+        """Walk the sets of one message. Data sets of known fixed-length templates are queued inline
+        (this loop is the per-datagram cost of the bulk path); everything else goes to the slow path."""
+        templates = state.by_domain.get((version, domain))
+        groups = self._groups
+        batch = self._batch
+        ttl = self._template_ttl_ms
+        template_set, options_set = (0, 1) if version == 9 else (2, 3)
+        records = 0
         while end - off >= 4:
             set_id, set_len = _SET_HEADER.unpack_from(data, off)
+            nxt = off + set_len
             if set_len < 4:
                 _bump(stats, "bad_length")
                 break
-            if off + set_len > end:
+            if nxt > end:
                 _bump(stats, "truncated")
                 break
-            sets.append((set_id, data[off + 4 : off + set_len]))
-            off += set_len
-        return sets
-
-    # -- templates -------------------------------------------------------------------------------
+            if set_id >= 256:
+                t = templates.get(set_id) if templates is not None else None
+                if t is not None and t.fast and now - t.refreshed_ms <= ttl:
+                    n = (set_len - 4) // t.reclen
+                    if n:
+                        if t.batch == batch:
+                            group = t.group
+                        else:
+                            group = t.group = groups[id(t)] = _Group(t.plan, t.domain, t)
+                            t.batch = batch
+                        group.bufs.append(data[off + 4 : off + 4 + n * t.reclen])  # type: ignore[attr-defined]
+                        if version == 10:
+                            init = t.domain.init_ms
+                            uptime_ms = export_ms - init if init >= 0 else -1
+                        group.meta.append((n, export_ms, uptime_ms, t.domain.sampling))  # type: ignore[attr-defined]
+                        records += n
+                        if uptime_ms < 0 and t.sysuptime:
+                            _bump(stats, "no_system_init_time", n)
+                else:
+                    self._data((version, domain, set_id), data[off + 4 : nxt], export_ms, uptime_ms, state, now, stats)
+            elif set_id in (template_set, options_set):
+                payload = data[off + 4 : nxt]
+                if version == 9:
+                    specs = parse_v9_templates(payload) if set_id == 0 else parse_v9_options_templates(payload)
+                else:
+                    specs = parse_ipfix_templates(payload, set_id == 3)
+                self._templates(specs, state, version, domain, now, stats)
+                templates = state.by_domain.get((version, domain))
+            else:
+                _bump(stats, "bad_set_id")
+            off = nxt
+        if records:
+            stats["records"] = stats.get("records", 0) + records
 
     def _templates(
         self, specs: Iterable[TemplateSpec], state: ExporterState, version: int, domain: int, now: int,
@@ -272,7 +307,7 @@ class Decoder:
             if len(state.templates) >= self._max_templates:
                 _bump(stats, "template_flood")
                 return
-        state.templates[key] = Template(plan, spec.options, now)
+        state.put(key, Template(plan, spec.options, now, state.domain(version, domain)))
         _bump(stats, "templates")
         if state.pending:
             waiting = [p for p in state.pending if p.key == key]
@@ -299,7 +334,7 @@ class Decoder:
             _bump(stats, "bad_template")
             return
         for k in doomed:
-            del state.templates[k]
+            state.drop(k)
         _bump(stats, "template_withdrawn", len(doomed))
 
     def _plan(self, fields: tuple[Field, ...]) -> Plan:
@@ -317,28 +352,28 @@ class Decoder:
         self, key: TemplateKey, payload: bytes, export_ms: int, uptime_ms: int, state: ExporterState, now: int,
         stats: dict[str, int],
     ) -> None:  # fmt: skip
+        """Slow path for a data set: unknown or expired template, options, variable-length fields."""
         template = state.templates.get(key)
         if template is not None and now - template.refreshed_ms > self._template_ttl_ms:
-            del state.templates[key]
+            state.drop(key)
             _bump(stats, "template_expired")
             template = None
         if template is None:
             self._pend(Pending(key, payload, export_ms, uptime_ms, now), state, stats)
             return
-        domain = state.domain(key[0], key[1])
+        domain = template.domain
         if key[0] == 10:
             uptime_ms = export_ms - domain.init_ms if domain.init_ms >= 0 else -1
-        plan = template.plan
         if template.options:
-            self._options(plan, payload, domain, stats)
-        elif plan.varlen:
-            self._varlen(plan, payload, domain, export_ms, uptime_ms, stats)
+            self._options(template.plan, payload, domain, stats)
+        elif template.plan.varlen:
+            self._varlen(template, payload, export_ms, uptime_ms, stats)
         else:
-            n = len(payload) // plan.reclen
+            n = len(payload) // template.reclen
             if n:
-                self._add(plan, domain, payload[: n * plan.reclen], n, export_ms, uptime_ms, domain.sampling)
+                self._add(template, payload[: n * template.reclen], n, export_ms, uptime_ms)
                 _bump(stats, "records", n)
-                if uptime_ms < 0 and plan.has(FIRST_SYSUP):
+                if uptime_ms < 0 and template.sysuptime:
                     _bump(stats, "no_system_init_time", n)
 
     def _pend(self, item: Pending, state: ExporterState, stats: dict[str, int]) -> None:
@@ -354,9 +389,10 @@ class Decoder:
         _bump(stats, "unknown_template_pending")
 
     def _varlen(
-        self, plan: Plan, payload: bytes, domain: Domain, export_ms: int, uptime_ms: int, stats: dict[str, int]
+        self, template: Template, payload: bytes, export_ms: int, uptime_ms: int, stats: dict[str, int]
     ) -> None:
         """Slow path: walk records one by one and pack their fixed-length fields for the bulk converter."""
+        plan = template.plan
         keep = [f.length != 0xFFFF for f in plan.fields]
         packed: list[bytes] = []
         try:
@@ -369,7 +405,7 @@ class Decoder:
         if plan.reclen == 0:
             _bump(stats, "records_without_fields", len(packed))
             return
-        self._add(plan, domain, b"".join(packed), len(packed), export_ms, uptime_ms, domain.sampling)
+        self._add(template, b"".join(packed), len(packed), export_ms, uptime_ms)
         _bump(stats, "records", len(packed))
 
     def _options(self, plan: Plan, payload: bytes, domain: Domain, stats: dict[str, int]) -> None:
@@ -390,18 +426,14 @@ class Decoder:
         except BadSetError as bad:
             _bump(stats, bad.reason)
 
-    def _add(
-        self, plan: Plan, domain: Domain, buf: bytes, count: int, export_ms: int, uptime_ms: int, sampling: int
-    ) -> None:
-        gkey = (id(plan), id(domain))
-        group = self._groups.get(gkey)
-        if group is None:
-            group = self._groups[gkey] = _Group(plan, domain)
+    def _add(self, template: Template, buf: bytes, count: int, export_ms: int, uptime_ms: int) -> None:
+        if template.batch == self._batch:
+            group: _Group = template.group  # type: ignore[assignment]
+        else:
+            group = template.group = self._groups[id(template)] = _Group(template.plan, template.domain, template)
+            template.batch = self._batch
         group.bufs.append(buf)
-        group.counts.append(count)
-        group.export_ms.append(export_ms)
-        group.uptime_ms.append(uptime_ms)
-        group.sampling.append(sampling)
+        group.meta.append((count, export_ms, uptime_ms, template.domain.sampling))
 
     # -- bounds ----------------------------------------------------------------------------------
 

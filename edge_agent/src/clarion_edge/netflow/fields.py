@@ -55,6 +55,20 @@ KNOWN.update({(0, ie): "mac" for ie in (SRC_MAC, POST_DST_MAC, DST_MAC, POST_SRC
 KNOWN.update({(0, CTS_SGT_SRC_V9): "uint", (0, CTS_SGT_DST_V9): "uint"})
 KNOWN.update({(PEN_CISCO, CTS_SGT_SRC_IPFIX): "uint", (PEN_CISCO, CTS_SGT_DST_IPFIX): "uint"})
 _KIND_LENGTHS = {"v4": (4,), "v6": (16,), "mac": (6,), "uint": (1, 2, 3, 4, 5, 6, 7, 8)}
+_OFFSETS: dict[str, int] = {name: FLOW_DTYPE.fields[name][1] for name in ("src_addr", "dst_addr")}  # type: ignore[index]
+#: Output fields copied from the first element of the list the template carries.
+_COPIES: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = (
+    ("protocol", ((0, PROTOCOL),)),
+    ("tcp_flags", ((0, TCP_FLAGS),)),
+    ("src_port", ((0, SRC_PORT), (0, UDP_SRC), (0, TCP_SRC))),
+    ("in_if", ((0, IN_IF),)),
+    ("out_if", ((0, OUT_IF),)),
+    ("src_mac", ((0, SRC_MAC), (0, POST_SRC_MAC))),
+    ("dst_mac", ((0, DST_MAC), (0, POST_DST_MAC))),
+    ("vlan", ((0, VLAN), (0, POST_VLAN))),
+    ("src_sgt", ((0, CTS_SGT_SRC_V9), (PEN_CISCO, CTS_SGT_SRC_IPFIX))),
+    ("dst_sgt", ((0, CTS_SGT_DST_V9), (PEN_CISCO, CTS_SGT_DST_IPFIX))),
+)
 _NTP_EPOCH_OFFSET_S = 2_208_988_800
 _TWO31, _TWO32 = 1 << 31, 1 << 32
 
@@ -76,12 +90,16 @@ class Context:
     uptime_ms: np.ndarray  # int64: exporter sysUpTime at export (ms), -1 when unknown
     sampling: np.ndarray  # uint64: default sampling factor (>= 1)
     samplers: dict[int, int]  # sampler/selector id -> factor, from option records
+    unsampled: bool = False  # every default factor is 1 (lets the converter skip the multiply)
 
 
 class Plan:
     """A compiled template: the numpy dtype of one record and where each known field sits."""
 
-    __slots__ = ("cols", "dtype", "fields", "fixed_fields", "reclen", "varlen")
+    __slots__ = (
+        "cols", "copies", "dst_port", "dtype", "fields", "fixed_fields", "icmp", "inline_sampling", "octets",
+        "packets", "reclen", "sampler_col", "varlen",
+    )  # fmt: skip
 
     def __init__(self, fields: tuple[Field, ...]) -> None:
         self.fields = fields
@@ -100,11 +118,12 @@ class Plan:
                 name = f"f{i}"
                 self.cols[key] = (name, f.length)
                 names.append(name)
-                formats.append(f">u{f.length}" if kind == "uint" and f.length in (1, 2, 4, 8) else f"({f.length},)u1")
+                formats.append(_format(kind, f.length))
                 offsets.append(offset)
             offset += f.length
         self.reclen = offset
         self.dtype = np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": max(offset, 1)})
+        self._compile()
 
     def has(self, ie: int, pen: int = 0) -> bool:
         return (pen, ie) in self.cols
@@ -116,66 +135,90 @@ class Plan:
             return None
         return as_uint64(rec[col[0]], col[1])
 
-    def convert(self, rec: np.ndarray, ctx: Context) -> np.ndarray:
-        """Turn an array of this template's records into FLOW_DTYPE, all columns at once."""
+    def _source(self, *keys: tuple[int, int]) -> tuple[str, int] | None:
+        """The first of ``keys`` the template carries, as (column, length)."""
+        for key in keys:
+            col = self.cols.get(key)
+            if col is not None:
+                return col
+        return None
+
+    def _compile(self) -> None:
+        """Decide once per template which column feeds each output field."""
+        self.copies: list[tuple[str, str, int]] = []
+        for target, keys in _COPIES:
+            col = self._source(*keys)
+            if col is not None:
+                self.copies.append((target, col[0], col[1]))
+        self.dst_port = self._source((0, DST_PORT), (0, UDP_DST), (0, TCP_DST))
+        self.icmp = self._source((0, ICMP_V4), (0, ICMP_V6))
+        self.octets = self._source((0, OCTETS), (0, OCTETS_TOTAL), (0, POST_OCTETS))
+        self.packets = self._source((0, PACKETS), (0, PACKETS_TOTAL), (0, POST_PACKETS))
+        self.sampler_col = self._source((0, SAMPLER_ID), (0, SELECTOR_ID))
+        self.inline_sampling = self._source((0, SAMPLING_INTERVAL), (0, SAMPLER_RANDOM_INTERVAL))
+
+    def convert(self, rec: np.ndarray, ctx: Context, out: np.ndarray | None = None) -> np.ndarray:
+        """Turn an array of this template's records into FLOW_DTYPE (written into a zeroed ``out`` if given).
+
+        Columns are assigned straight from the big-endian record view (numpy swaps and widens in
+        the same pass); fields the template lacks keep the zero ``out`` starts with.
+        """
         n = len(rec)
-        out = np.zeros(n, dtype=FLOW_DTYPE)
+        if out is None:
+            out = np.zeros(n, dtype=FLOW_DTYPE)  # a given ``out`` must be zeroed by the caller
         if n == 0:
             return out
         self._addresses(rec, out)
-        u = self.uint
-        out["protocol"] = _first(u(rec, PROTOCOL), default=0)
-        out["tcp_flags"] = _first(u(rec, TCP_FLAGS), default=0) & 0xFF
-        out["src_port"] = _first(u(rec, SRC_PORT), u(rec, UDP_SRC), u(rec, TCP_SRC), default=0)
-        dst_port = _first(u(rec, DST_PORT), u(rec, UDP_DST), u(rec, TCP_DST), default=0)
-        icmp = _first(u(rec, ICMP_V4), u(rec, ICMP_V6), default=None)
-        if icmp is not None and isinstance(dst_port, np.ndarray):
-            dst_port = np.where(dst_port == 0, icmp, dst_port)
-        elif icmp is not None:
-            dst_port = icmp
-        out["dst_port"] = dst_port
-        out["in_if"] = _first(u(rec, IN_IF), default=0)
-        out["out_if"] = _first(u(rec, OUT_IF), default=0)
-        out["src_mac"] = _first(u(rec, SRC_MAC), u(rec, POST_SRC_MAC), default=0)
-        out["dst_mac"] = _first(u(rec, DST_MAC), u(rec, POST_DST_MAC), default=0)
-        out["vlan"] = _first(u(rec, VLAN), u(rec, POST_VLAN), default=0) & 0xFFFF
-        src_sgt = _first(u(rec, CTS_SGT_SRC_V9), u(rec, CTS_SGT_SRC_IPFIX, PEN_CISCO), default=0)
-        dst_sgt = _first(u(rec, CTS_SGT_DST_V9), u(rec, CTS_SGT_DST_IPFIX, PEN_CISCO), default=0)
-        out["src_sgt"] = src_sgt & 0xFFFF
-        out["dst_sgt"] = dst_sgt & 0xFFFF
-        factor = self._sampling(rec, ctx)
-        out["sampling"] = np.minimum(factor, 0xFFFFFFFF)
-        octets = _first(u(rec, OCTETS), u(rec, OCTETS_TOTAL), u(rec, POST_OCTETS), default=0)
-        packets = _first(u(rec, PACKETS), u(rec, PACKETS_TOTAL), u(rec, POST_PACKETS), default=0)
-        out["bytes"] = octets * factor
-        out["packets"] = packets * factor
+        for target, name, length in self.copies:
+            out[target] = rec[name] if length in (1, 2, 4, 8) else as_uint64(rec[name], length)
+        if self.dst_port is not None:
+            out["dst_port"] = self._col(rec, self.dst_port)
+        if self.icmp is not None:
+            icmp = self._col(rec, self.icmp)
+            out["dst_port"] = np.where(out["dst_port"] == 0, icmp, out["dst_port"])
+        sampled = not ctx.unsampled or self.sampler_col is not None or self.inline_sampling is not None
+        factor = self._sampling(rec, ctx) if sampled else None
+        out["sampling"] = 1 if factor is None else np.minimum(factor, 0xFFFFFFFF)
+        for target, col in (("bytes", self.octets), ("packets", self.packets)):
+            if col is not None:
+                out[target] = self._col(rec, col) if factor is None else as_uint64(rec[col[0]], col[1]) * factor
         out["first_ms"] = self._time(rec, ctx, FIRST_SYSUP, START_MS, START_S, START_US, START_NS, START_DELTA_US)
         out["last_ms"] = self._time(rec, ctx, LAST_SYSUP, END_MS, END_S, END_US, END_NS, END_DELTA_US)
         return out
 
+    @staticmethod
+    def _col(rec: np.ndarray, col: tuple[str, int]) -> np.ndarray:
+        return rec[col[0]] if col[1] in (1, 2, 4, 8) else as_uint64(rec[col[0]], col[1])
+
     def _addresses(self, rec: np.ndarray, out: np.ndarray) -> None:
+        """Addresses go straight into ``out`` through a (n, 4) big-endian word view of each 16-byte column."""
         n = len(rec)
-        version = np.zeros(n, dtype=np.uint8)
+        version: np.ndarray | int = 0
         for target, v4_ie, v6_ie in (("src_addr", SRC_V4, SRC_V6), ("dst_addr", DST_V4, DST_V6)):
             v4 = self.cols.get((0, v4_ie))
             v6 = self.cols.get((0, v6_ie))
-            buf = np.zeros((n, 16), dtype=np.uint8)
+            if v4 is None and v6 is None:
+                continue
+            words = np.ndarray((n, 4), dtype=">u4", buffer=out, offset=_OFFSETS[target], strides=(out.strides[0], 4))
             if v6 is not None:
-                b6 = rec[v6[0]]
-                buf[:] = b6
-                version = np.where(b6.any(axis=1), np.uint8(6), version)
-            if v4 is not None and v6 is None:
-                buf[:, 10:12] = 0xFF
-                buf[:, 12:] = rec[v4[0]]
-                version[:] = 4
-            elif v4 is not None:
-                b4 = rec[v4[0]]
-                use = b4.any(axis=1) | (version != 6)
-                buf[use, :10] = 0
-                buf[use, 10:12] = 0xFF
-                buf[use, 12:] = b4[use]
-                version = np.where(use, np.uint8(4), version)
-            out[target] = buf.view("V16").reshape(n)
+                out[target] = rec[v6[0]]
+                if target == "src_addr":
+                    version = 6
+            if v4 is not None:
+                col = rec[v4[0]]
+                if v6 is None:
+                    words[:, 2] = 0xFFFF
+                    words[:, 3] = col
+                    if target == "src_addr":
+                        version = 4
+                else:
+                    # Both families in one template: the one that is set wins (IPv4 when neither is).
+                    use = (col != 0) | ~words.any(axis=1)
+                    words[use, :2] = 0
+                    words[use, 2] = 0xFFFF
+                    words[use, 3] = col[use]
+                    if target == "src_addr":
+                        version = np.where(use, np.uint8(4), np.uint8(6))
         out["ip_version"] = version
 
     def _sampling(self, rec: np.ndarray, ctx: Context) -> np.ndarray:
@@ -216,6 +259,13 @@ class Plan:
             back = (ctx.uptime_ms - value.astype(np.int64) + _TWO31) % _TWO32 - _TWO31
             return np.where(ctx.uptime_ms >= 0, ctx.export_ms - back, ctx.export_ms)
         return ctx.export_ms.copy()
+
+
+def _format(kind: str, length: int) -> str:
+    """numpy format of one field: big-endian ints, addresses as one word / one 16-byte blob."""
+    if kind == "uint":
+        return f">u{length}" if length in (1, 2, 4, 8) else f"({length},)u1"
+    return {"v4": ">u4", "v6": "V16"}.get(kind, f"({length},)u1")
 
 
 def as_uint64(col: np.ndarray, length: int) -> np.ndarray:

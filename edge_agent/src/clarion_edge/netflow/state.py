@@ -10,6 +10,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from clarion_edge.netflow.fields import (
+    FIRST_SYSUP,
+    LAST_SYSUP,
     SAMPLER_ID,
     SAMPLER_RANDOM_INTERVAL,
     SAMPLING_INTERVAL,
@@ -27,15 +29,6 @@ MAX_SAMPLERS = 1024
 _MAX_FACTOR = 0xFFFFFFFF
 
 TemplateKey = tuple[int, int, int]  # (version, observation domain / source id, template id)
-
-
-@dataclass(eq=False, slots=True)
-class Template:
-    """A template as learned from one exporter; ``refreshed_ms`` drives expiry."""
-
-    plan: Plan
-    options: bool
-    refreshed_ms: int
 
 
 @dataclass(eq=False, slots=True)
@@ -76,6 +69,31 @@ class Domain:
             self.sampling = next(iter(self.samplers.values())) if len(self.samplers) == 1 else 1
 
 
+@dataclass(eq=False, slots=True)
+class Template:
+    """A template as learned from one exporter; ``refreshed_ms`` drives expiry.
+
+    ``fast`` templates (fixed-length data) take the bulk path; the others (options, variable
+    length) are walked record by record.
+    """
+
+    plan: Plan
+    options: bool
+    refreshed_ms: int
+    domain: Domain
+    fast: bool = field(init=False)
+    reclen: int = field(init=False)
+    sysuptime: bool = field(init=False)
+    #: The decoder's batch this template last queued records in, and the group it queued them to.
+    batch: int = field(default=-1, init=False)
+    group: object = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.fast = not self.options and not self.plan.varlen
+        self.reclen = self.plan.reclen
+        self.sysuptime = self.plan.has(FIRST_SYSUP) or self.plan.has(LAST_SYSUP)
+
+
 @dataclass(slots=True)
 class Pending:
     """A data set that arrived before its template, with the header facts needed to decode it later."""
@@ -92,6 +110,8 @@ class ExporterState:
     """All decoder state of one exporter."""
 
     templates: dict[TemplateKey, Template] = field(default_factory=dict)
+    #: The same templates indexed (version, domain) -> template id, for the per-set lookup of the hot loop.
+    by_domain: dict[tuple[int, int], dict[int, Template]] = field(default_factory=dict)
     domains: dict[tuple[int, int], Domain] = field(default_factory=dict)
     pending: deque[Pending] = field(default_factory=deque)
     last_seen_ms: int = 0
@@ -107,12 +127,24 @@ class ExporterState:
             dom = self.domains[key] = Domain()
         return dom
 
+    def put(self, key: TemplateKey, template: Template) -> None:
+        self.templates[key] = template
+        self.by_domain.setdefault((key[0], key[1]), {})[key[2]] = template
+
+    def drop(self, key: TemplateKey) -> None:
+        del self.templates[key]
+        ids = self.by_domain.get((key[0], key[1]))
+        if ids is not None:
+            ids.pop(key[2], None)
+            if not ids:
+                del self.by_domain[(key[0], key[1])]
+
     def purge(self, now_ms: int, template_ttl_ms: int, pending_ttl_ms: int) -> tuple[int, int]:
         """Drop expired templates and pending sets; returns how many of each were dropped."""
         self.last_purge_ms = now_ms
         stale = [k for k, t in self.templates.items() if now_ms - t.refreshed_ms > template_ttl_ms]
         for k in stale:
-            del self.templates[k]
+            self.drop(k)
         expired = 0
         while self.pending and now_ms - self.pending[0].received_ms > pending_ttl_ms:
             self.pending.popleft()
