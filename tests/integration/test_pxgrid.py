@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import ssl
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -326,3 +329,50 @@ def test_resync_endpoint_downloads_everything_again(
         assert resp.status == 202
     wait_for(lambda: len(sink.latest) == 10, what="resync")
     assert [p for p, _ in fake.calls].count("/pxgrid/mnt/sd/getSessions") >= 2
+
+
+def test_cisco_pxgrid_util_client_accepts_the_fake(fake: FakePxGrid, pki: Pki) -> None:
+    """Conformance: Cisco's own pxgrid-util client (urllib control plane, websockets STOMP) works against the fake,
+    which is independent evidence that the fake speaks pxGrid as ISE does."""
+    pxgrid_util = pytest.importorskip("pxgrid_util")
+    ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+    ctx.load_cert_chain(str(pki.client_cert), str(pki.client_key))
+    config = SimpleNamespace(
+        hostname=["127.0.0.1"],
+        port=fake.port,
+        ssl_context=ctx,
+        node_name=pki.client_cn,
+        password="",
+        description="pxgrid-util conformance",
+        timeout=5,
+    )
+    control = pxgrid_util.PXGridControl(config)
+    assert control.account_activate()["accountState"] == "ENABLED"
+    session_service = control.service_lookup("com.cisco.ise.session")["services"]
+    live = next(s for s in session_service if s["nodeName"] == "~ise-mnt-fake1")
+    props = live["properties"]
+    assert props["restBaseUrl"] == props["restBaseURL"]
+    pubsub = control.service_lookup(props["wsPubsubService"])["services"][0]
+    ws_secret = control.get_access_secret(pubsub["nodeName"])["secret"]
+    rest_secret = control.get_access_secret(live["nodeName"])["secret"]
+    assert ws_secret != rest_secret  # one secret per (consumer, peer) pair
+    fake.add_sessions([session(1, T0)])
+    reply = json.loads(pxgrid_util.query(config, rest_secret, props["restBaseUrl"] + "/getSessions", "{}"))
+    assert reply == {"sessions": [session(1, T0)]}
+
+    async def subscribe_and_read() -> Any:
+        ws = pxgrid_util.WebSocketStomp(pubsub["properties"]["wsUrl"], pki.client_cn, ws_secret, ctx)
+        await ws.connect()
+        await ws.stomp_connect(pubsub["nodeName"])
+        await ws.stomp_subscribe(props["sessionTopic"])
+        for _ in range(250):
+            if fake.subscribed() == 1:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.get_running_loop().run_in_executor(None, fake.publish_sessions, [session(2, T0 + 1)])
+        message = await asyncio.wait_for(ws.stomp_read_message(), 10)
+        await ws.stomp_disconnect("123")
+        await ws.disconnect()
+        return json.loads(message)
+
+    assert asyncio.run(subscribe_and_read()) == {"sequence": 0, "sessions": [session(2, T0 + 1)]}
