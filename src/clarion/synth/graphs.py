@@ -1,0 +1,210 @@
+"""Turn a synthetic campus into the EdgeGraphs its edge agents would send.
+
+One agent per switch, one graph per window (split when it would pass the edge cap), flows
+recorded at the switch of the local client (or of the local server for inbound internet
+traffic), aggregated per (src, dst, protocol, port). The true role never appears here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from clarion.synth.model import DAY_MS
+from clarion_edge import wire
+
+if TYPE_CHECKING:
+    from clarion.synth.campus import Campus
+
+MAX_EDGES = 50_000
+_NODE_BITS = 19  # node ids (devices, then remote hosts) stay below 2**19 by the spec limits
+
+
+def edge_graphs(
+    campus: Campus, agent_id_prefix: str = "edge-", start_seq: int = 1, max_edges: int = MAX_EDGES
+) -> Iterator[wire.EdgeGraph]:
+    """Sealed EdgeGraphs window by window, switch by switch; seq rises by one per graph of an agent."""
+    if not (1 <= max_edges <= MAX_EDGES):
+        raise ValueError(f"max_edges={max_edges!r} is out of range (accepted: 1 to {MAX_EDGES})")
+    if not isinstance(start_seq, int) or not (1 <= start_seq <= 2**62):
+        raise ValueError(f"start_seq={start_seq!r} is out of range (accepted: 1 to 2**62)")
+    spec = campus.spec
+    n_dev, n_sw = len(campus.devices), len(campus.switches)
+    n_win = -(-spec.days * DAY_MS // spec.window_ms)
+    agg = _aggregate(campus, n_sw)
+    conn_g, conn_dev = _active_devices(campus, n_sw)
+    keys = [d.key for d in campus.devices] + list(campus.remote_hosts)
+    nodes = _NodeCache(campus)
+    seqs = [start_seq] * n_sw
+    span_end = spec.start_ms + spec.days * DAY_MS
+    for w in range(n_win):
+        window = wire.Window(
+            start=spec.start_ms + w * spec.window_ms, end=min(spec.start_ms + (w + 1) * spec.window_ms, span_end)
+        )
+        for s, switch in enumerate(campus.switches):
+            g = w * n_sw + s
+            fa, fb = np.searchsorted(agg["g"], [g, g + 1])
+            ca, cb = np.searchsorted(conn_g, [g, g + 1])
+            info = wire.SwitchInfo(switch_id=switch.switch_id, name=switch.name, mgmt_ip=switch.mgmt_ip)
+            agent = agent_id_prefix + switch.switch_id
+            devs = conn_dev[ca:cb]
+            total = len(devs) + (fb - fa)
+            for c in range(max(1, -(-total // max_edges))):
+                lo, hi = c * max_edges, min((c + 1) * max_edges, total)
+                d_part = devs[lo : min(hi, len(devs))]
+                f_lo, f_hi = fa + max(lo - len(devs), 0), fa + max(hi - len(devs), 0)
+                graph = _graph(campus, agg, keys, nodes, switch.exports_sgt, d_part, f_lo, f_hi, n_dev)
+                yield wire.EdgeGraph(
+                    schema_version=1,
+                    agent_id=agent,
+                    seq=seqs[s],
+                    switch=info,
+                    window=window,
+                    nodes=graph[0],
+                    edges=graph[1],
+                ).sealed()
+                seqs[s] += 1
+
+
+def write_edge_graphs(
+    campus: Campus, out_dir: str | Path, agent_id_prefix: str = "edge-", start_seq: int = 1, max_edges: int = MAX_EDGES
+) -> list[Path]:
+    """Write every graph as ``<agent_id>-<seq>.json`` (wire encoding), for ``clarion-edge send FILE`` demos."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for graph in edge_graphs(campus, agent_id_prefix, start_seq, max_edges):
+        path = out / f"{graph.agent_id}-{graph.seq:010d}.json"
+        path.write_bytes(wire.encode(graph))
+        paths.append(path)
+    return paths
+
+
+def _node_ids(ends: np.ndarray, n_dev: int) -> np.ndarray:
+    ends = ends.astype(np.int64)
+    return np.where(ends >= 0, ends, n_dev + (-1 - ends))
+
+
+def _aggregate(campus: Campus, n_sw: int) -> dict[str, np.ndarray]:
+    """Sum rows per (window, switch, src, dst, protocol, port), sorted by that key."""
+    f = campus.flows
+    spec = campus.spec
+    n_dev = len(campus.devices)
+    src, dst = f["src"].astype(np.int64), f["dst"].astype(np.int64)
+    local = np.where(src >= 0, src, dst)  # the local end whose switch records the flow
+    sw = campus.switch_index[local].astype(np.int64)
+    w = (f["first_ms"] - spec.start_ms) // spec.window_ms
+    g = w * n_sw + sw
+    k1 = (g << _NODE_BITS) | _node_ids(src, n_dev)
+    k2 = (_node_ids(dst, n_dev) << 24) | (f["protocol"].astype(np.int64) << 16) | f["port"].astype(np.int64)
+    order = np.lexsort((k2, k1))
+    k1, k2 = k1[order], k2[order]
+    if len(order):
+        change = np.concatenate([[True], (k1[1:] != k1[:-1]) | (k2[1:] != k2[:-1])])
+        starts = np.flatnonzero(change)
+    else:
+        starts = np.zeros(0, dtype=np.int64)
+    fs = f[order]
+    return {
+        "g": k1[starts] >> _NODE_BITS,
+        "src": k1[starts] & ((1 << _NODE_BITS) - 1),
+        "dst": k2[starts] >> 24,
+        "protocol": (k2[starts] >> 16) & 0xFF,
+        "port": k2[starts] & 0xFFFF,
+        "bytes": np.add.reduceat(fs["bytes"], starts) if len(starts) else np.zeros(0, np.uint64),
+        "packets": np.add.reduceat(fs["packets"], starts) if len(starts) else np.zeros(0, np.uint64),
+        "flows": np.add.reduceat(fs["flows"].astype(np.uint64), starts) if len(starts) else np.zeros(0, np.uint64),
+        "first": np.minimum.reduceat(fs["first_ms"], starts) if len(starts) else np.zeros(0, np.int64),
+        "last": np.maximum.reduceat(fs["last_ms"], starts) if len(starts) else np.zeros(0, np.int64),
+    }
+
+
+def _active_devices(campus: Campus, n_sw: int) -> tuple[np.ndarray, np.ndarray]:
+    """(graph key, device) of every device with a MAC seen in a window, keyed by its own switch."""
+    f = campus.flows
+    spec = campus.spec
+    n_dev = len(campus.devices)
+    w = (f["first_ms"] - spec.start_ms) // spec.window_ms
+    ends = np.concatenate([f["src"], f["dst"]]).astype(np.int64)
+    ws = np.concatenate([w, w])
+    keep = ends >= 0
+    pairs = np.unique(ws[keep] * n_dev + ends[keep])
+    dev = pairs % n_dev
+    has_mac = np.array([d.mac is not None for d in campus.devices], dtype=bool)
+    dev = dev[has_mac[dev]]
+    pw = pairs[has_mac[pairs % n_dev]] // n_dev
+    g = pw * n_sw + campus.switch_index[dev].astype(np.int64)
+    order = np.lexsort((dev, g))
+    return g[order], dev[order]
+
+
+class _NodeCache:
+    """Device and IpEndpoint nodes built once, with and without the SGT the switch may not export."""
+
+    def __init__(self, campus: Campus) -> None:
+        self._campus = campus
+        self._with: dict[int, wire.Device | wire.IpEndpoint] = {}
+        self._without: dict[int, wire.Device | wire.IpEndpoint] = {}
+
+    def get(self, nid: int, exports: bool) -> wire.Device | wire.IpEndpoint:
+        cache = self._with if exports else self._without
+        node = cache.get(nid)
+        if node is None:
+            node = cache[nid] = self._make(nid, exports)
+        return node
+
+    def _make(self, nid: int, exports: bool) -> wire.Device | wire.IpEndpoint:
+        devices = self._campus.devices
+        if nid >= len(devices):
+            return wire.IpEndpoint(ip=self._campus.remote_hosts[nid - len(devices)], local=False)
+        d = devices[nid]
+        sgt = d.sgt if exports else None
+        if d.mac is None:
+            return wire.IpEndpoint(ip=d.ip, sgt=sgt, local=True)
+        return wire.Device(mac=d.mac, ips=[d.ip], sgt=sgt, local=True)
+
+
+def _graph(
+    campus: Campus,
+    agg: dict[str, np.ndarray],
+    keys: list[str],
+    nodes: _NodeCache,
+    exports: bool,
+    devs: np.ndarray,
+    f_lo: int,
+    f_hi: int,
+    n_dev: int,
+) -> tuple[list[wire.Node], list[wire.Edge]]:
+    src = agg["src"][f_lo:f_hi]
+    dst = agg["dst"][f_lo:f_hi]
+    ids = np.unique(np.concatenate([devs, src, dst]))
+    node_list: list[wire.Node] = [nodes.get(int(i), exports) for i in ids.tolist()]
+    svc = np.unique((agg["protocol"][f_lo:f_hi] << 16) | agg["port"][f_lo:f_hi])
+    node_list.extend(wire.Service(protocol=int(v) >> 16, port=int(v) & 0xFFFF) for v in svc.tolist())
+    edges: list[wire.Edge] = []
+    for i in devs.tolist():
+        d = campus.devices[i]
+        assert d.mac is not None
+        edges.append(wire.ConnectedTo(device=d.mac, interface=d.interface, vlan=d.vlan))
+    cols = zip(
+        src.tolist(),
+        dst.tolist(),
+        agg["protocol"][f_lo:f_hi].tolist(),
+        agg["port"][f_lo:f_hi].tolist(),
+        agg["bytes"][f_lo:f_hi].tolist(),
+        agg["packets"][f_lo:f_hi].tolist(),
+        agg["flows"][f_lo:f_hi].tolist(),
+        agg["first"][f_lo:f_hi].tolist(),
+        agg["last"][f_lo:f_hi].tolist(),
+        strict=True,
+    )
+    edges.extend(
+        wire.FlowsTo(
+            src=keys[s], dst=keys[t], protocol=p, port=o, bytes=b, packets=k, flows=n, first_seen=a, last_seen=z
+        )
+        for s, t, p, o, b, k, n, a, z in cols
+    )
+    return node_list, edges

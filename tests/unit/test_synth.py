@@ -1,0 +1,356 @@
+"""The synthetic campus: deterministic, sized as asked, realistic enough to cluster, valid on the wire."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clarion.synth import DEFAULT_START_MS, Campus, CampusSpec, generate_campus, write_edge_graphs
+from clarion.synth.identity import all_groups_of
+from clarion_edge import wire
+
+DAY_MS = 86_400_000
+TCP, UDP = 6, 17
+
+
+@pytest.fixture(scope="module")
+def campus() -> Campus:
+    return generate_campus(CampusSpec(seed=7, switches=8, devices=2_000, remote_hosts=200))
+
+
+@pytest.fixture(scope="module")
+def graphs(campus: Campus) -> list[wire.EdgeGraph]:
+    return list(campus.edge_graphs())
+
+
+def _digests(c: Campus) -> list[str]:
+    return [g.digest or "" for g in c.edge_graphs()]
+
+
+def _rows_of(c: Campus, role: str, as_client: bool = True) -> np.ndarray:
+    idx = np.array([d.index for d in c.devices if d.role == role])
+    col = c.flows["src"] if as_client else c.flows["dst"]
+    return c.flows[np.isin(col, idx)]
+
+
+def _service_share(c: Campus, role: str) -> Counter[tuple[int, int]]:
+    rows = _rows_of(c, role)
+    return Counter(zip(rows["protocol"].tolist(), rows["port"].tolist(), strict=True))
+
+
+# --- determinism and sizes -------------------------------------------------------------------
+
+
+def test_same_seed_gives_identical_flows_and_graphs() -> None:
+    spec = CampusSpec(seed=11, switches=4, devices=600, remote_hosts=50)
+    a, b = generate_campus(spec), generate_campus(spec)
+    assert np.array_equal(a.flows, b.flows)
+    assert list(a.devices) == list(b.devices)
+    assert a.users == b.users
+    assert a.sessions == b.sessions
+    assert a.remote_hosts == b.remote_hosts
+    assert _digests(a) == _digests(b)
+
+
+def test_other_seed_gives_other_campus() -> None:
+    a = generate_campus(CampusSpec(seed=11, switches=4, devices=600, remote_hosts=50))
+    b = generate_campus(CampusSpec(seed=12, switches=4, devices=600, remote_hosts=50))
+    assert not np.array_equal(a.flows, b.flows)
+    assert set(_digests(a)).isdisjoint(_digests(b))
+
+
+def test_sizes_are_honoured(campus: Campus) -> None:
+    spec = campus.spec
+    assert len(campus.devices) == 2_000
+    assert len(campus.switches) == 8
+    assert len(campus.remote_hosts) == len(set(campus.remote_hosts)) == 200
+    assert len(campus.flows) == 2_000 * 40 == campus.stats()["flow_rows"]
+    assert [d.index for d in campus.devices] == list(range(2_000))
+    f = campus.flows
+    assert f["src"].min() >= -200
+    assert f["src"].max() < 2_000
+    assert f["dst"].min() >= -200
+    assert f["dst"].max() < 2_000
+    assert not np.any((f["src"] < 0) & (f["dst"] < 0)), "a flow between two remote hosts is not seen on campus"
+    assert not np.any(f["src"] == f["dst"])
+    assert f["first_ms"].min() >= DEFAULT_START_MS
+    assert f["last_ms"].max() < DEFAULT_START_MS + DAY_MS
+    assert np.all(f["last_ms"] >= f["first_ms"])
+    window = (f["first_ms"] - spec.start_ms) // spec.window_ms
+    assert np.array_equal(window, (f["last_ms"] - spec.start_ms) // spec.window_ms), "a row stays in its window"
+    assert np.all(f["packets"] >= f["flows"])
+    assert np.all(f["bytes"] >= 40 * f["packets"])
+    assert np.all(np.diff(f["first_ms"]) >= 0)
+
+
+def test_days_and_windows_scale_rows() -> None:
+    c = generate_campus(CampusSpec(seed=3, switches=2, devices=300, remote_hosts=20, days=3, window_ms=900_000))
+    assert len(c.flows) == 300 * 40 * 3
+    assert c.flows["last_ms"].max() < DEFAULT_START_MS + 3 * DAY_MS
+    assert len(list(c.edge_graphs())) == 3 * 96 * 2
+
+
+def test_generating_two_thousand_devices_takes_under_a_second_of_cpu() -> None:
+    start = time.process_time()
+    generate_campus(CampusSpec(seed=5, devices=2_000))
+    assert time.process_time() - start < 1.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("devices", 0), ("devices", 10**7), ("switches", 0), ("remote_hosts", 0), ("days", 40), ("window_ms", 1_000),
+     ("flows_per_device_per_day", 0), ("noise", 0.9), ("seed", -1), ("devices", 2.5)],
+)  # fmt: skip
+def test_bad_spec_is_refused_naming_the_field(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=f"CampusSpec.{field}=.*accepted"):
+        CampusSpec(**{field: value})  # type: ignore[arg-type]
+
+
+def test_too_many_rows_are_refused() -> None:
+    with pytest.raises(ValueError, match="flow rows"):
+        CampusSpec(devices=200_000, flows_per_device_per_day=500, days=10)
+
+
+# --- roles and realism ----------------------------------------------------------------------
+
+
+def test_every_role_is_present_at_two_thousand_devices(campus: Campus) -> None:
+    counts = Counter(d.role for d in campus.devices)
+    assert set(counts) == set(campus.roles)
+    assert len(campus.roles) >= 21
+    assert counts["workstation"] > counts["printer"] > counts["web_server"] > 0
+    for role in campus.roles:
+        assert len(_rows_of(campus, role)) + len(_rows_of(campus, role, as_client=False)) > 0, role
+
+
+def test_every_role_has_at_least_twenty_devices_at_five_thousand() -> None:
+    c = generate_campus(CampusSpec(seed=1, devices=5_000))
+    counts = Counter(d.role for d in c.devices)
+    assert min(counts[r] for r in c.roles) >= 20, counts
+
+
+def test_laptops_and_smartphones_share_most_of_their_services(campus: Campus) -> None:
+    laptop, phone = _service_share(campus, "laptop"), _service_share(campus, "smartphone")
+    shared = sum(n for svc, n in phone.items() if svc in laptop)
+    assert shared / sum(phone.values()) > 0.8
+    assert (TCP, 443) in laptop
+    assert (TCP, 443) in phone
+
+
+def test_phones_and_video_endpoints_share_sip_and_rtp(campus: Campus) -> None:
+    for role in ("ip_phone", "video_endpoint"):
+        services = _service_share(campus, role)
+        assert services[(TCP, 5061)] > 0, role
+        rtp = sum(n for (proto, port), n in services.items() if proto == UDP and 16384 <= port <= 32767)
+        assert rtp > 0, role
+
+
+def test_some_but_not_all_printers_scan_to_smb_folders(campus: Campus) -> None:
+    printers = [d.index for d in campus.devices if d.role == "printer"]
+    rows = _rows_of(campus, "printer")
+    smb = set(rows["src"][(rows["port"] == 445) & (rows["protocol"] == TCP)].tolist())
+    assert 0.1 < len(smb) / len(printers) < 0.7
+
+
+def test_servers_also_browse_and_cameras_stream_to_recorders(campus: Campus) -> None:
+    web = _rows_of(campus, "web_server")
+    assert np.count_nonzero((web["dst"] < 0) & (web["port"] == 443)) > 0
+    nvrs = {d.index for d in campus.devices if d.role == "nvr"}
+    to_cameras = _rows_of(campus, "ip_camera", as_client=False)
+    rtsp = to_cameras[to_cameras["port"] == 554]
+    assert len(rtsp) > 0
+    assert set(rtsp["src"].tolist()) <= nvrs
+    assert np.median(rtsp["bytes"]) > 100 * np.median(campus.flows["bytes"])
+
+
+def test_servers_sit_in_the_data_centre_and_clients_on_access_switches(campus: Campus) -> None:
+    dc = {s.switch_id for s in campus.switches if s.datacenter}
+    for d in campus.devices:
+        is_server = d.role.endswith("_server") or d.role in ("domain_controller", "nvr", "call_manager")
+        assert (d.switch_id in dc) == is_server, d
+
+
+def test_noise_ip_only_missing_and_wrong_sgts_and_quiet_devices(campus: Campus) -> None:
+    ip_only = [d for d in campus.devices if d.mac is None]
+    assert 10 <= len(ip_only) <= 100
+    missing = [d for d in campus.devices if d.sgt is None]
+    wrong = [d for d in campus.devices if d.sgt is not None and d.sgt != campus.expected_sgt(d.ip)]
+    assert 50 <= len(missing) <= 200
+    assert 40 <= len(wrong) <= 200
+    rows_per_device = np.bincount(
+        np.concatenate([campus.flows["src"][campus.flows["src"] >= 0]]), minlength=len(campus.devices)
+    )
+    assert np.count_nonzero(rows_per_device <= 2) >= 20
+    assert rows_per_device.max() > 10 * np.median(rows_per_device), "activity is heavy-tailed"
+    odd_ports = campus.flows[(campus.flows["port"] >= 1024) & (campus.flows["port"] < 16384)]
+    assert len(odd_ports) > 0
+
+
+def test_true_role_and_expected_sgt_lookups(campus: Campus) -> None:
+    d = next(d for d in campus.devices if d.mac is not None and d.role == "printer")
+    assert d.mac is not None
+    assert campus.true_role(d.mac.upper().replace(":", "-")) == "printer"
+    assert campus.true_role(d.ip) == "printer"
+    assert campus.expected_sgt(d.mac) == 16
+    with pytest.raises(KeyError, match="no device"):
+        campus.true_role("198.18.255.254")
+    with pytest.raises(KeyError, match="neither a MAC nor an IP"):
+        campus.true_role("printer")
+
+
+# --- identity -------------------------------------------------------------------------------
+
+
+def test_users_groups_and_sessions_are_consistent(campus: Campus) -> None:
+    names = [u.username for u in campus.users]
+    assert len(names) == len(set(names)) > 100
+    groups = {g.name: g for g in campus.ad_groups}
+    assert groups["Team-A"].member_of == ("Engineering",)
+    assert groups["Engineering"].member_of == ("Staff",)
+    assert all(p in groups for g in campus.ad_groups for p in g.member_of)
+    assert len({g.sid for g in campus.ad_groups}) == len(groups)
+    team_a = next(u for u in campus.users if "Team-A" in u.groups)
+    assert {"Team-A", "Engineering", "Staff", "Domain Users"} <= all_groups_of(team_a)
+    users = set(names)
+    by_mac = {d.mac: d for d in campus.devices if d.mac}
+    assert len(campus.sessions) > 500
+    for s in campus.sessions:
+        d = by_mac[s.mac]
+        assert s.user in users
+        assert s.user == d.user
+        assert s.ip == d.ip
+        assert s.sgt == d.sgt
+        assert (s.switch_id, s.interface) == (d.switch_id, d.interface)
+    personal = Counter(d.role for d in campus.devices if d.user)
+    assert set(personal) == {"workstation", "laptop", "smartphone", "jump_host"}
+    admins = {u.username for u in campus.users if "IT-Admins" in u.groups}
+    assert all(d.user in admins for d in campus.devices if d.role == "jump_host")
+
+
+def test_sgts_follow_roles_and_groups(campus: Campus) -> None:
+    sgt_names = {s.value: s.name for s in campus.sgts}
+    assert sgt_names[4] == "Employees"
+    assert sgt_names[0] == "Unknown"
+    by_user = {u.username: u for u in campus.users}
+    for d in campus.devices:
+        expected = campus.expected_sgt(d.ip)
+        assert expected in sgt_names
+        if d.role in ("workstation", "laptop") and d.user and "Contractors" in by_user[d.user].groups:
+            assert sgt_names[expected] == "Contractors"
+        if d.role == "smartphone" and d.user is None:
+            assert sgt_names[expected] == "Guests"
+    matching = sum(d.sgt == campus.expected_sgt(d.ip) for d in campus.devices)
+    assert matching / len(campus.devices) > 0.85
+
+
+# --- EdgeGraphs ------------------------------------------------------------------------------
+
+
+def test_every_graph_is_valid_and_round_trips(graphs: list[wire.EdgeGraph]) -> None:
+    for g in graphs:
+        wire.validate(g)
+        assert g.digest is not None
+        again = wire.decode(wire.encode(g))
+        assert again == g
+
+
+def test_one_agent_per_switch_with_rising_seq_and_one_graph_per_window(
+    campus: Campus, graphs: list[wire.EdgeGraph]
+) -> None:
+    seqs: dict[str, list[int]] = defaultdict(list)
+    for g in graphs:
+        assert g.agent_id == "edge-" + g.switch.switch_id
+        seqs[g.agent_id].append(g.seq)
+    assert set(seqs) == {"edge-" + s.switch_id for s in campus.switches}
+    for agent_seqs in seqs.values():
+        assert agent_seqs == list(range(1, 25))
+    other = list(campus.edge_graphs(agent_id_prefix="site1-", start_seq=100))
+    assert other[0].agent_id.startswith("site1-")
+    assert other[0].seq == 100
+
+
+def test_graph_totals_equal_flow_totals(campus: Campus, graphs: list[wire.EdgeGraph]) -> None:
+    totals = Counter[str]()
+    for g in graphs:
+        for e in g.edges:
+            if isinstance(e, wire.FlowsTo):
+                totals.update(bytes=e.bytes, packets=e.packets, flows=e.flows)
+                assert g.window.start <= e.first_seen <= e.last_seen < g.window.end
+    stats = campus.stats()
+    assert (totals["bytes"], totals["packets"], totals["flows"]) == (stats["bytes"], stats["packets"], stats["flows"])
+    assert stats["bytes"] == int(campus.flows["bytes"].sum())
+
+
+def test_flows_are_recorded_at_the_switch_of_the_local_end(campus: Campus, graphs: list[wire.EdgeGraph]) -> None:
+    switch_of = {}
+    for d in campus.devices:
+        switch_of[d.key] = d.switch_id
+    remote = set(campus.remote_hosts)
+    keys = 0
+    for g in graphs:
+        for e in g.edges:
+            if isinstance(e, wire.FlowsTo):
+                local = e.dst if e.src in remote else e.src
+                assert switch_of[local] == g.switch.switch_id
+                keys += 1
+            else:
+                d = campus.device(e.device)
+                assert (d.switch_id, d.interface, d.vlan) == (g.switch.switch_id, e.interface, e.vlan)
+    assert keys > 0
+
+
+def test_nodes_carry_sgt_only_where_the_switch_exports_it(campus: Campus, graphs: list[wire.EdgeGraph]) -> None:
+    exports = {s.switch_id: s.exports_sgt for s in campus.switches}
+    assert set(exports.values()) == {True, False}
+    seen_ip_only = 0
+    for g in graphs:
+        for n in g.nodes:
+            if isinstance(n, wire.Device):
+                d = campus.device(n.mac)
+                assert n.ips == [d.ip]
+                assert n.local
+                assert n.sgt == (d.sgt if exports[g.switch.switch_id] else None)
+            elif isinstance(n, wire.IpEndpoint) and n.local:
+                assert campus.device(n.ip).mac is None
+                seen_ip_only += 1
+            elif isinstance(n, wire.IpEndpoint):
+                assert n.ip in campus.remote_hosts
+                assert n.sgt is None
+    assert seen_ip_only > 0
+
+
+def test_true_role_never_reaches_a_graph(campus: Campus, graphs: list[wire.EdgeGraph]) -> None:
+    blob = b"\n".join(wire.encode(g) for g in graphs).lower()
+    for role in campus.roles:
+        assert role.encode() not in blob, role
+        assert role.replace("_", "-").encode() not in blob, role
+    for profile in {d.profile for d in campus.devices if d.profile != "Unknown"}:
+        assert profile.lower().encode() not in blob, profile
+
+
+def test_big_windows_are_split_under_the_edge_cap(campus: Campus, graphs: list[wire.EdgeGraph]) -> None:
+    small = list(campus.edge_graphs(max_edges=300))
+    assert max(len(g.edges) for g in small) == 300
+    assert len(small) > len(graphs)
+    seqs: dict[str, list[int]] = defaultdict(list)
+    for g in small:
+        wire.validate(g)
+        seqs[g.agent_id].append(g.seq)
+    assert all(s == list(range(1, len(s) + 1)) for s in seqs.values())
+    total = sum(e.bytes for g in small for e in g.edges if isinstance(e, wire.FlowsTo))
+    assert total == campus.stats()["bytes"]
+    with pytest.raises(ValueError, match="max_edges"):
+        list(campus.edge_graphs(max_edges=60_000))
+
+
+def test_write_edge_graphs_writes_decodable_files(tmp_path: Path) -> None:
+    c = generate_campus(CampusSpec(seed=2, switches=2, devices=200, remote_hosts=20))
+    paths = write_edge_graphs(c, tmp_path / "out")
+    assert len(paths) == 2 * 24
+    decoded = [wire.decode(p.read_bytes()) for p in paths]
+    assert [g.digest for g in decoded] == [g.digest for g in c.edge_graphs()]
+    assert paths[0].name == "edge-sw-dc-01-0000000001.json"
