@@ -13,3 +13,5 @@ CREATE INDEX FOR (c:Cluster) ON (c.cluster_id);
 CREATE INDEX FOR (r:ClusteringRun) ON (r.run_id);
 CREATE INDEX FOR (a:Sgacl) ON (a.name);
 CREATE INDEX FOR (b:Batch) ON (b.agent_id, b.seq);
+CREATE INDEX FOR (i:IpBinding) ON (i.ip);
+CREATE INDEX FOR (i:IpBinding) ON (i.mac);

@@ -12,3 +12,5 @@ CREATE CONSTRAINT sgacl_name IF NOT EXISTS FOR (a:Sgacl) REQUIRE a.name IS UNIQU
 CREATE CONSTRAINT batch_key IF NOT EXISTS FOR (b:Batch) REQUIRE (b.agent_id, b.seq) IS UNIQUE;
 CREATE INDEX device_mac IF NOT EXISTS FOR (d:Device) ON (d.mac);
 CREATE INDEX device_ip IF NOT EXISTS FOR (d:Device) ON (d.ip);
+CREATE INDEX ip_binding_ip IF NOT EXISTS FOR (i:IpBinding) ON (i.ip);
+CREATE INDEX ip_binding_mac IF NOT EXISTS FOR (i:IpBinding) ON (i.mac);
