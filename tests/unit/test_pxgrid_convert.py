@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clarion.sources.model import SecurityGroup, Session, Sgacl
 from clarion.sources.pxgrid.convert import (
     ConversionError,
+    canonical_ip,
     format_timestamp,
     normalise_mac,
     parse_timestamp_ms,
@@ -150,3 +154,15 @@ def test_user_groups() -> None:
     assert user_groups_from_ise(doc) == {"alice": ("corp.local/Users/Eng",)}
     with pytest.raises(ConversionError, match="no userName"):
         user_groups_from_ise({"userGroups": [{"groups": []}]})
+
+
+@given(st.ip_addresses())
+def test_canonical_ip_agrees_with_ipaddress(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+    assert canonical_ip(str(ip), "x") == str(ip)
+    assert canonical_ip(ip.exploded.upper(), "x") == str(ip)
+
+
+@pytest.mark.parametrize("bad", ["010.0.0.1", "256.1.1.1", "1.2.3", "1.2.3.4.5", ""])
+def test_canonical_ip_rejects(bad: str) -> None:
+    with pytest.raises(ConversionError, match="is not an IPv4 or IPv6 address"):
+        canonical_ip(bad, "x")

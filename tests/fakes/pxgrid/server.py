@@ -399,6 +399,21 @@ class FakePxGrid:
         result: int = self._run(go())
         return result
 
+    def publish_batches(self, batches: list[list[dict[str, Any]]]) -> int:
+        """Publish many messages in one go (benchmarks): one coroutine, no per-message thread hop."""
+
+        async def go() -> int:
+            sent = 0
+            for sessions in batches:
+                for s in sessions:
+                    self.sessions[s["macAddress"]] = s
+                doc = {"sequence": self._next_seq(SESSION_TOPIC), "sessions": sessions}
+                sent += await self._send(SESSION_TOPIC, json.dumps(doc).encode())
+            return sent
+
+        result: int = self._run(go())
+        return result
+
     def publish_raw(self, topic: str, body: bytes) -> int:
         result: int = self._run(self._send(topic, body))
         return result

@@ -10,6 +10,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from clarion.sources.model import SecurityGroup, Session, Sgacl
@@ -18,12 +19,15 @@ STATES = frozenset({"AUTHENTICATING", "AUTHENTICATED", "POSTURED", "STARTED", "D
 MAX_IPS = 64
 MAX_TEXT = 1024
 _MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_CANONICAL_V4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")  # no leading zeros: already canonical text
 
 
 class ConversionError(ValueError):
     """A session (or TrustSec object) from ISE that cannot become a model record; the message names the field."""
 
 
+@lru_cache(maxsize=65536)  # endpoints repeat across events; this is the hot path of the stream
 def normalise_mac(value: str) -> str:
     """``AA-BB-CC-00-11-22``, ``aabb.cc00.1122`` or ``AA:BB:...`` → ``aa:bb:cc:00:11:22``."""
     hexdigits = re.sub(r"[:\-.\s]", "", value).lower()
@@ -60,6 +64,17 @@ def _text(raw: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
+@lru_cache(maxsize=65536)
+def canonical_ip(value: str, what: str) -> str:
+    """Canonical text of an IPv4/IPv6 address (cached: switch and endpoint addresses repeat)."""
+    if _CANONICAL_V4.fullmatch(value):
+        return value
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError as exc:
+        raise ConversionError(f"{what} {value[:60]!r} is not an IPv4 or IPv6 address") from exc
+
+
 def _ips(raw: Mapping[str, Any]) -> tuple[str, ...]:
     value = raw.get("ipAddresses")
     if value is None:
@@ -72,10 +87,7 @@ def _ips(raw: Mapping[str, Any]) -> tuple[str, ...]:
     for item in value:
         if not isinstance(item, str):
             raise ConversionError(f"ipAddresses entry {item!r} is not a string")
-        try:
-            text = str(ipaddress.ip_address(item.strip()))
-        except ValueError as exc:
-            raise ConversionError(f"ipAddresses entry {item[:60]!r} is not an IPv4 or IPv6 address") from exc
+        text = canonical_ip(item, "ipAddresses entry")
         if text not in out:
             out.append(text)
     return tuple(out)
@@ -120,10 +132,7 @@ def session_from_ise(
     username = _text(raw, "userName")
     switch_id = _text(raw, "nasIpAddress") or _text(raw, "networkDeviceName") or _text(raw, "nasIdentifier")
     if switch_id is not None and raw.get("nasIpAddress"):
-        try:
-            switch_id = str(ipaddress.ip_address(switch_id))
-        except ValueError as exc:
-            raise ConversionError(f"nasIpAddress {switch_id[:60]!r} is not an IP address") from exc
+        switch_id = canonical_ip(switch_id, "nasIpAddress")
     groups: tuple[str, ...] = ()
     if username and groups_by_user:
         groups = groups_by_user.get(username.lower(), ())
