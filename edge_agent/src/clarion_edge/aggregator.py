@@ -1,0 +1,297 @@
+"""FLOW_DTYPE records -> one EdgeGraph per switch per wall-clock window, vectorised.
+
+Windows are aligned to multiples of ``window_s`` of the agent's clock and hold the flows the
+agent *received* in that interval; each edge still carries the exporter's own first/last times.
+(Exporter clocks drift and replays carry old times; receive time keeps every record in exactly
+one window and lets a window close on time.)
+
+Raw arrays are buffered and reduced in chunks into a table keyed by (src, dst, protocol, port),
+so memory is bounded by the number of distinct keys, not by the record rate. A window whose
+distinct keys pass ``max_keys`` is emitted early and a new one starts (counted in
+``early_flushes``): a flood of distinct flows costs more, smaller batches, never lost counts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from clarion_edge import wire
+from clarion_edge.graphbuild import (
+    EDGE_KEYS,
+    SGT_KEYS,
+    Table,
+    WindowTables,
+    build_graphs,
+    reduce_distinct,
+    reduce_edges,
+    reduce_latest,
+)
+from clarion_edge.netflow.records import FLOW_DTYPE
+from clarion_edge.service import service_side
+from clarion_edge.sitenet import SitePrefixes, split_addr
+
+log = logging.getLogger(__name__)
+
+MAX_COUNTER_PER_RECORD = 2**48  # one record beyond 281 TB is garbage; keeps window sums far from 2**64
+MAX_EPOCH_MS = 32_503_680_000_000
+_U64 = np.uint64
+
+
+@dataclass(frozen=True)
+class AggregatorConfig:
+    """Window length, what counts as local, and the memory and batch limits."""
+
+    agent_id: str
+    window_s: float = 60.0
+    site_prefixes: tuple[str, ...] = ()
+    max_keys: int = 250_000
+    max_nodes: int = 50_000
+    max_edges: int = 50_000
+    chunk_records: int = 131_072
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.window_s <= 86_400:
+            raise ValueError(f"window must be 1..86400 seconds, got {self.window_s}")
+        if self.max_nodes < 3 or self.max_edges < 3:
+            raise ValueError("max_nodes and max_edges must be at least 3 (one edge with its nodes)")
+        if self.max_keys < 1 or self.chunk_records < 1:
+            raise ValueError("max_keys and chunk_records must be positive")
+
+
+@dataclass
+class AggregatorCounters:
+    records: int = 0
+    windows: int = 0
+    early_flushes: int = 0
+    clamped: int = 0
+
+
+def _empty_tables() -> WindowTables:
+    u = np.zeros(0, dtype=_U64)
+    i = np.zeros(0, dtype=np.int64)
+    return WindowTables(
+        edges={**dict.fromkeys(EDGE_KEYS, u), "bytes": u, "packets": u, "flows": u, "first": i, "last": i},
+        macip={"mac": u, "hi": u, "lo": u},
+        sgt={"hi": u, "lo": u, "tag": u, "sgt": u},
+        conn={"mac": u, "ifx": u, "vlan": u},
+    )
+
+
+@dataclass
+class _Window:
+    switch: wire.SwitchInfo
+    start: int
+    end: int
+    tables: WindowTables = field(default_factory=_empty_tables)
+    raw: list[npt.NDArray[np.void]] = field(default_factory=list)
+    raw_n: int = 0
+
+
+def _cat(a: Table, b: Table) -> Table:
+    return {k: np.concatenate([a[k], b[k]]) for k in a}
+
+
+def _pairs(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """a[0], b[0], a[1], b[1], ...: both sides of each record, in record order."""
+    return np.stack([a, b], axis=1).ravel()
+
+
+def records_to_tables(recs: npt.NDArray[np.void], site: SitePrefixes) -> tuple[WindowTables, int]:
+    """Per-record work: endpoints, client/server orientation, and the attribute rows; not yet reduced."""
+    s_hi, s_lo = split_addr(recs["src_addr"])
+    d_hi, d_lo = split_addr(recs["dst_addr"])
+    s_mac = recs["src_mac"].astype(_U64) & _U64(0xFFFF_FFFF_FFFF)
+    d_mac = recs["dst_mac"].astype(_U64) & _U64(0xFFFF_FFFF_FFFF)
+    # A MAC names the endpoint only for a local address: for remote ones it is the router's.
+    s_dev = (s_mac != 0) & site.is_local(s_hi, s_lo)
+    d_dev = (d_mac != 0) & site.is_local(d_hi, d_lo)
+    s_ehi = np.where(s_dev, _U64(0), s_hi)
+    s_elo = np.where(s_dev, s_mac, s_lo)
+    d_ehi = np.where(d_dev, _U64(0), d_hi)
+    d_elo = np.where(d_dev, d_mac, d_lo)
+    proto = recs["protocol"].astype(_U64)
+    sport = recs["src_port"].astype(_U64)
+    dport = recs["dst_port"].astype(_U64)
+    rev, port = service_side(proto, sport, dport, recs["tcp_flags"].astype(_U64), s_hi, s_lo, d_hi, d_lo)
+    c_dev, v_dev = np.where(rev, d_dev, s_dev), np.where(rev, s_dev, d_dev)
+    meta = (c_dev.astype(_U64) << _U64(25)) | (v_dev.astype(_U64) << _U64(24)) | (proto << _U64(16)) | port
+    byt = recs["bytes"].astype(_U64)
+    pkt = recs["packets"].astype(_U64)
+    big = (byt > MAX_COUNTER_PER_RECORD) | (pkt > MAX_COUNTER_PER_RECORD)
+    clamped = int(np.count_nonzero(big))
+    if clamped:
+        byt = np.minimum(byt, _U64(MAX_COUNTER_PER_RECORD))
+        pkt = np.minimum(pkt, _U64(MAX_COUNTER_PER_RECORD))
+    first = np.clip(recs["first_ms"], 0, MAX_EPOCH_MS)
+    last = np.clip(recs["last_ms"], 0, MAX_EPOCH_MS)
+    first = np.minimum(first, last)
+    edges: Table = {
+        "s_hi": np.where(rev, d_ehi, s_ehi),
+        "s_lo": np.where(rev, d_elo, s_elo),
+        "d_hi": np.where(rev, s_ehi, d_ehi),
+        "d_lo": np.where(rev, s_elo, d_elo),
+        "meta": meta,
+        "bytes": byt,
+        "packets": pkt,
+        "flows": np.ones(len(recs), dtype=_U64),
+        "first": first,
+        "last": last,
+    }
+    macip: Table = {
+        "mac": np.concatenate([s_mac[s_dev], d_mac[d_dev]]),
+        "hi": np.concatenate([s_hi[s_dev], d_hi[d_dev]]),
+        "lo": np.concatenate([s_lo[s_dev], d_lo[d_dev]]),
+    }
+    # SGT and attachment: the most recently received value wins (a re-authenticated host's new SGT),
+    # so rows are interleaved src, dst per record to keep arrival order.
+    s_sgt = recs["src_sgt"].astype(_U64)
+    d_sgt = recs["dst_sgt"].astype(_U64)
+    sel = _pairs(s_sgt != 0, d_sgt != 0)
+    sgt: Table = {
+        "hi": _pairs(s_ehi, d_ehi)[sel],
+        "lo": _pairs(s_elo, d_elo)[sel],
+        "tag": _pairs(s_dev, d_dev)[sel].astype(_U64),
+        "sgt": _pairs(s_sgt, d_sgt)[sel],
+    }
+    # The switch saw the source MAC arrive on in_if; a destination MAC leave by out_if (when given).
+    out_if = recs["out_if"].astype(_U64)
+    vlan = recs["vlan"].astype(_U64) & _U64(0xFFF)
+    sel = _pairs(s_dev, d_dev & (out_if != 0))
+    conn: Table = {
+        "mac": _pairs(s_mac, d_mac)[sel],
+        "ifx": _pairs(recs["in_if"].astype(_U64), out_if)[sel],
+        "vlan": _pairs(vlan, vlan)[sel],
+    }
+    return WindowTables(edges, macip, sgt, conn), clamped
+
+
+def merge_tables(a: WindowTables, b: WindowTables) -> WindowTables:
+    """Reduce the union of two partial tables (associative, so chunks can be folded in any grouping)."""
+    return WindowTables(
+        edges=reduce_edges(_cat(a.edges, b.edges)),
+        macip=reduce_distinct(_cat(a.macip, b.macip), ("mac", "hi", "lo")),
+        sgt=reduce_latest(_cat(a.sgt, b.sgt), SGT_KEYS),
+        conn=reduce_latest(_cat(a.conn, b.conn), ("mac",)),
+    )
+
+
+@dataclass(frozen=True)
+class ClosedWindow:
+    """A finished switch-window, reduced; :meth:`build` (slower, Python) may run in another thread."""
+
+    tables: WindowTables
+    switch: wire.SwitchInfo
+    window: wire.Window
+    config: AggregatorConfig
+    site: SitePrefixes
+
+    @property
+    def edge_count(self) -> int:
+        return len(self.tables.edges["meta"])
+
+    def build(self) -> list[wire.EdgeGraph]:
+        """The EdgeGraphs of this window (several if it exceeds max_nodes/max_edges), seq=1 placeholders."""
+        return build_graphs(
+            self.tables,
+            agent_id=self.config.agent_id,
+            switch=self.switch,
+            window=self.window,
+            site=self.site,
+            max_nodes=self.config.max_nodes,
+            max_edges=self.config.max_edges,
+        )
+
+
+class Aggregator:
+    """Feeds records of many switches into their current windows and hands out closed windows.
+
+    Not thread-safe: one aggregator thread owns it. Built graphs carry seq=1 as a placeholder:
+    the shipper assigns the real, persisted seq when it spools them.
+    """
+
+    def __init__(self, config: AggregatorConfig) -> None:
+        self.config = config
+        self.site = SitePrefixes(config.site_prefixes)
+        self.window_ms = round(config.window_s * 1000)
+        self.counters = AggregatorCounters()
+        self._windows: dict[str, _Window] = {}
+
+    def _aligned(self, now_ms: int) -> tuple[int, int]:
+        start = now_ms - now_ms % self.window_ms
+        return start, start + self.window_ms
+
+    def add(self, switch: wire.SwitchInfo, recs: npt.NDArray[np.void], now_ms: int) -> list[ClosedWindow]:
+        """Account ``recs`` (FLOW_DTYPE) received at ``now_ms`` from ``switch``; return windows closed meanwhile."""
+        if recs.dtype != FLOW_DTYPE:
+            raise TypeError(f"records must have FLOW_DTYPE, got {recs.dtype}")
+        out = self.poll(now_ms)
+        if not len(recs):
+            return out
+        w = self._windows.get(switch.switch_id)
+        if w is None:
+            start, end = self._aligned(now_ms)
+            w = self._windows[switch.switch_id] = _Window(switch, start, end)
+        w.raw.append(recs)
+        w.raw_n += len(recs)
+        self.counters.records += len(recs)
+        if w.raw_n >= max(self.config.chunk_records, len(w.tables.edges["meta"])):
+            self._reduce(w)
+            if w.tables.keys() > self.config.max_keys:
+                self.counters.early_flushes += 1
+                log.warning(
+                    "switch %s: %d distinct keys exceed max_keys %d: emitting the window early (%d so far)",
+                    switch.switch_id, w.tables.keys(), self.config.max_keys, self.counters.early_flushes,
+                )  # fmt: skip
+                out += self._close(w, end=max(now_ms, w.start))
+                self._windows[switch.switch_id] = _Window(switch, max(now_ms, w.start), w.end)
+        return out
+
+    def poll(self, now_ms: int) -> list[ClosedWindow]:
+        """Close every window whose end has passed."""
+        out: list[ClosedWindow] = []
+        for sid, w in list(self._windows.items()):
+            if now_ms >= w.end:
+                out += self._close(w, end=w.end)
+                del self._windows[sid]
+        return out
+
+    def flush_all(self, now_ms: int) -> list[ClosedWindow]:
+        """Close every open window as it stands (shutdown)."""
+        out: list[ClosedWindow] = []
+        for w in self._windows.values():
+            out += self._close(w, end=min(max(now_ms, w.start), w.end))
+        self._windows.clear()
+        return out
+
+    def _reduce(self, w: _Window) -> None:
+        if not w.raw:
+            return
+        recs = w.raw[0] if len(w.raw) == 1 else np.concatenate(w.raw)
+        w.raw, w.raw_n = [], 0
+        fresh, clamped = records_to_tables(recs, self.site)
+        self.counters.clamped += clamped
+        w.tables = merge_tables(w.tables, fresh)
+
+    def _close(self, w: _Window, end: int) -> list[ClosedWindow]:
+        self._reduce(w)
+        if not len(w.tables.edges["meta"]):
+            return []
+        self.counters.windows += 1
+        return [ClosedWindow(w.tables, w.switch, wire.Window(start=w.start, end=end), self.config, self.site)]
+
+    def status(self) -> dict[str, Any]:
+        c = self.counters
+        return {
+            "records": c.records,
+            "windows": c.windows,
+            "early_flushes": c.early_flushes,
+            "clamped_records": c.clamped,
+            "open_windows": len(self._windows),
+            "open_keys": sum(w.tables.keys() for w in self._windows.values()),
+            "buffered_records": sum(w.raw_n for w in self._windows.values()),
+        }
