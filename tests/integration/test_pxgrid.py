@@ -376,3 +376,43 @@ def test_cisco_pxgrid_util_client_accepts_the_fake(fake: FakePxGrid, pki: Pki) -
         return json.loads(message)
 
     assert asyncio.run(subscribe_and_read()) == {"sequence": 0, "sessions": [session(2, T0 + 1)]}
+
+
+def test_stomp_error_frame_reconnects_and_backfills(
+    fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService]
+) -> None:
+    sink = MemorySink()
+    svc = run_service(settings_for(fake, pki), sink)
+    wait_for(lambda: streaming(svc)() and fake.subscribed() == 1)
+    fake.ws_available = False
+    assert fake.send_frame("ERROR", {"message": "session expired"}, b"detail") == 1
+    wait_for(lambda: svc.consumer.last_error is not None and "session expired" in svc.consumer.last_error)
+    fake.add_sessions([session(5, T0 + 5)])  # changed while the client was away
+    fake.ws_available = True
+    wait_for(lambda: "aa:bb:cc:00:00:05" in sink.latest, what="backfill after the ERROR frame")
+    assert get_status(svc)["counters"]["reconnects"] >= 1
+
+
+def test_no_pubsub_provider_is_a_clear_error_and_retried(
+    fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService]
+) -> None:
+    fake.withdrawn.add("com.cisco.ise.pubsub")
+    svc = run_service(settings_for(fake, pki), MemorySink())
+    wait_for(lambda: svc.consumer.attempts >= 2)
+    assert get_status(svc)["last_error"] == (
+        "pxGrid service com.cisco.ise.pubsub has no provider (ServiceLookup returned none)"
+    )
+    fake.withdrawn.clear()
+    wait_for(streaming(svc))
+
+
+def test_ad_groups_from_get_user_groups_are_attached(
+    fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService]
+) -> None:
+    fake.user_groups["user1"] = [{"name": "corp.local/Users/Eng", "type": "ACTIVE_DIRECTORY"}]
+    fake.add_sessions([session(1, T0), session(2, T0)])
+    sink = MemorySink()
+    run_service(settings_for(fake, pki), sink)
+    wait_for(lambda: len(sink.latest) == 2)
+    assert sink.latest["aa:bb:cc:00:00:01"].ad_groups == ("corp.local/Users/Eng",)
+    assert sink.latest["aa:bb:cc:00:00:02"].ad_groups == ()

@@ -181,3 +181,14 @@ class PubSubNode:
 
     def subscribed(self, topic: str = SESSION_TOPIC) -> int:
         return sum(1 for sub in list(self.subscribers) if topic in sub.subs.values())
+
+    def send_frame(self, command: str, headers: dict[str, str], body: bytes = b"") -> int:
+        """Send any frame (e.g. ERROR) to every connected client."""
+
+        async def go() -> int:
+            for sub in list(self.subscribers):
+                await sub.ws.send_bytes(frames.build(command, headers, body))
+            return len(self.subscribers)
+
+        result: int = self._run(go())
+        return result

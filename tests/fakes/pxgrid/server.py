@@ -88,6 +88,7 @@ class FakePxGrid(PubSubNode):
         self.seq: dict[str, int] = {}
         self.subscribers: list[Subscriber] = []
         self.ws_available = True
+        self.withdrawn: set[str] = set()  # services ServiceLookup answers with no provider
         self.calls: list[tuple[str, str]] = []  # (path, nodeName) of every authenticated call
         self.ws_connects = 0
         self.loop = asyncio.new_event_loop()
@@ -252,7 +253,8 @@ class FakePxGrid(PubSubNode):
         if acct.state != "ENABLED":
             raise web.HTTPForbidden(text=f"account is {acct.state}")
         if method == "ServiceLookup":
-            services = self._services(str(body.get("name", "")))
+            name = str(body.get("name", ""))
+            services = [] if name in self.withdrawn else self._services(name)
             random.shuffle(services)  # ISE randomises the order across nodes
             return web.json_response({"services": services})
         if method == "AccessSecret":
