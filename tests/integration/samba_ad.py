@@ -1,0 +1,210 @@
+"""A real Samba AD DC for tests: provisioned once per session, started in the foreground, stopped at the end.
+
+The recipe is the one in shared/reference/ise-pxgrid-ers-ad.md §4.3. It needs root, the Debian samba packages,
+and free LDAP ports on loopback (389, 636, 3268, 3269); otherwise the fixture skips and says which is missing.
+Directory content is added over LDAPS as Administrator (fast bulk adds; samba-tool per object is far too slow).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import ldap3
+import pytest
+from ldap3 import MODIFY_ADD
+
+REALM = "CORP.LOCAL"
+DOMAIN = "CORP"
+BASE_DN = "DC=corp,DC=local"
+ADMIN_PASSWORD = "Passw0rd!2024"
+LDAPS_URL = "ldaps://127.0.0.1:636"
+STARTTLS_URL = "ldap://127.0.0.1:389"
+PORTS = (389, 636, 3268, 3269)
+UAC_NORMAL_NO_PASSWORD = 0x200 | 0x20  # NORMAL_ACCOUNT | PASSWD_NOTREQD: enabled without a password
+UAC_DISABLED = UAC_NORMAL_NO_PASSWORD | 0x2
+UAC_WORKSTATION = 0x1000
+GLOBAL_SECURITY_GROUP = -2147483646
+
+
+def unavailable_reason() -> str | None:
+    """Why a Samba DC cannot run here, or None when it can."""
+    if os.geteuid() != 0:
+        return "Samba AD DC tests need root (samba provisions and binds privileged ports)"
+    for tool in ("samba", "samba-tool"):
+        if shutil.which(tool) is None:
+            return (
+                f"{tool} not installed: apt-get install --no-install-recommends samba samba-ad-dc "
+                "samba-ad-provision python3-samba samba-dsdb-modules samba-vfs-modules"
+            )
+    busy = [p for p in PORTS if _port_open(p)]
+    if busy:
+        return f"loopback ports {busy} already in use (another LDAP server or Samba is running)"
+    return None
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class SambaDC:
+    """One provisioned and running Samba AD DC under ``workdir``."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.smb_conf = workdir / "etc" / "smb.conf"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / "samba.out"
+
+    def provision(self) -> None:
+        cmd = [
+            "samba-tool", "domain", "provision", f"--targetdir={self.workdir}", f"--realm={REALM}",
+            f"--domain={DOMAIN}", "--server-role=dc", "--dns-backend=NONE", f"--adminpass={ADMIN_PASSWORD}",
+            "--host-name=dc1", "--option=interfaces=lo", "--option=bind interfaces only=yes",
+        ]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"samba-tool domain provision failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        # Only the LDAP service is needed; logs stay in the work dir. Plain-LDAP simple binds stay refused.
+        text = self.smb_conf.read_text()
+        lines = []
+        for line in text.splitlines():
+            stripped = line.strip()
+            if stripped.startswith(("server services", "log file")):
+                continue
+            lines.append(line)
+            if stripped == "[global]":
+                lines.append("\tserver services = ldap")
+                lines.append(f"\tlog file = {self.workdir}/log.%m")
+        self.smb_conf.write_text("\n".join(lines) + "\n")
+
+    def start(self, timeout_s: float = 90.0) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            ["samba", "-s", str(self.smb_conf), "-i", "-M", "single"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"samba exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
+            if _port_open(636):
+                try:
+                    self.admin().unbind()
+                    return
+                except ldap3.core.exceptions.LDAPException:
+                    pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"samba did not answer LDAPS within {timeout_s}s:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def admin(self) -> ldap3.Connection:
+        """An Administrator connection over LDAPS (self-signed cert: no validation) for seeding."""
+        server = ldap3.Server(
+            "127.0.0.1", port=636, use_ssl=True, tls=ldap3.Tls(validate=ssl.CERT_NONE), get_info=ldap3.NONE
+        )
+        return ldap3.Connection(
+            server, f"Administrator@{REALM.lower()}", ADMIN_PASSWORD, auto_bind=True, raise_exceptions=True
+        )
+
+
+def user_dn(name: str, container: str = f"CN=Users,{BASE_DN}") -> str:
+    return f"CN={name},{container}"
+
+
+def add_user(
+    conn: ldap3.Connection,
+    name: str,
+    *,
+    password: str | None = None,
+    disabled: bool = False,
+    mail: str | None = None,
+    display_name: str | None = None,
+    container: str = f"CN=Users,{BASE_DN}",
+) -> str:
+    dn = user_dn(name, container)
+    attrs: dict[str, object] = {
+        "sAMAccountName": name,
+        "userPrincipalName": f"{name}@{REALM.lower()}",
+        "userAccountControl": UAC_DISABLED if disabled else UAC_NORMAL_NO_PASSWORD,
+    }
+    if password is not None:
+        attrs["unicodePwd"] = f'"{password}"'.encode("utf-16-le")
+        attrs["userAccountControl"] = 0x200 | (0x2 if disabled else 0)
+    if mail:
+        attrs["mail"] = mail
+    if display_name:
+        attrs["displayName"] = display_name
+    conn.add(dn, ["top", "person", "organizationalPerson", "user"], attrs)
+    return dn
+
+
+def add_group(
+    conn: ldap3.Connection,
+    name: str,
+    members: Iterable[str] = (),
+    container: str = f"CN=Users,{BASE_DN}",
+    sam: str | None = None,
+) -> str:
+    dn = f"CN={ldap3.utils.dn.escape_rdn(name)},{container}"
+    conn.add(dn, ["top", "group"], {"sAMAccountName": sam or name, "groupType": GLOBAL_SECURITY_GROUP})
+    add_members(conn, dn, members)
+    return dn
+
+
+def add_members(conn: ldap3.Connection, group: str, members: Iterable[str]) -> None:
+    member_list = list(members)
+    for start in range(0, len(member_list), 1000):
+        conn.modify(group, {"member": [(MODIFY_ADD, member_list[start : start + 1000])]})
+
+
+def add_computer(conn: ldap3.Connection, name: str, dns_host_name: str | None, os_name: str | None) -> str:
+    dn = f"CN={name},CN=Computers,{BASE_DN}"
+    attrs: dict[str, object] = {"sAMAccountName": f"{name}$", "userAccountControl": UAC_WORKSTATION}
+    if dns_host_name:
+        attrs["dNSHostName"] = dns_host_name
+    if os_name:
+        attrs["operatingSystem"] = os_name
+    conn.add(dn, ["top", "person", "organizationalPerson", "user", "computer"], attrs)
+    return dn
+
+
+def running_dc(workdir: Path) -> Iterator[SambaDC]:
+    """Provision, start, yield, always stop: the body of the session fixture and of the benchmark."""
+    dc = SambaDC(workdir)
+    dc.provision()
+    dc.start()
+    try:
+        yield dc
+    finally:
+        dc.stop()
+
+
+@pytest.fixture(scope="session")
+def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
+    """A Samba AD DC for the whole test session; skipped (with the reason) where it cannot run."""
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    yield from running_dc(tmp_path_factory.mktemp("samba-dc"))
