@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import ssl
+import subprocess
+import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -416,3 +421,81 @@ def test_ad_groups_from_get_user_groups_are_attached(
     wait_for(lambda: len(sink.latest) == 2)
     assert sink.latest["aa:bb:cc:00:00:01"].ad_groups == ("corp.local/Users/Eng",)
     assert sink.latest["aa:bb:cc:00:00:02"].ad_groups == ()
+
+
+class _IdentityRecorder(ThreadingHTTPServer):
+    """Stands in for the Clarion server's /api/v1/identity (the lead's endpoint) to see what the service POSTs."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _IdentityHandler)
+        self.sessions: list[dict[str, Any]] = []
+        self.auth: set[str] = set()
+
+
+class _IdentityHandler(BaseHTTPRequestHandler):
+    server: _IdentityRecorder
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path == "/api/v1/identity":
+            self.server.sessions.extend(body["sessions"])
+            self.server.auth.add(self.headers.get("Authorization", ""))
+        self.send_response(202 if self.path == "/api/v1/identity" else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_cli_run_streams_to_the_server_and_stops_on_sigterm(fake: FakePxGrid, pki: Pki, tmp_path: Path) -> None:
+    recorder = _IdentityRecorder()
+    threading.Thread(target=recorder.serve_forever, daemon=True).start()
+    fake.add_sessions([session(i, T0 + i) for i in range(20)])
+    config = tmp_path / "pxgrid.toml"
+    config.write_text(f'[pxgrid]\nhosts = ["127.0.0.1"]\nport = {fake.port}\nca_cert = "{pki.ca_cert}"\n')
+    argv = [
+        sys.executable,
+        "-c",
+        "from clarion.sources.pxgrid.cli import app; app()",
+        "run",
+        "--config",
+        str(config),
+        "--node-name",
+        pki.client_cn,
+        "--cert",
+        str(pki.client_cert),
+        "--key",
+        str(pki.client_key),
+        "--server",
+        f"http://127.0.0.1:{recorder.server_address[1]}",
+        "--token",
+        "agent-tok",
+        "--status-port",
+        "0",
+    ]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: len(recorder.sessions) == 20, timeout=60, what="the bulk download POSTed to the server")
+        wait_for(lambda: fake.subscribed() == 1, timeout=30)
+        fake.publish_sessions([session(99, T0 + 99)])
+        wait_for(lambda: len(recorder.sessions) == 21, what="the streamed session POSTed")
+        assert recorder.auth == {"Bearer agent-tok"}
+        assert recorder.sessions[-1]["mac"] == "aa:bb:cc:00:00:63"
+        assert recorder.sessions[-1]["sgt"] == 4
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        recorder.shutdown()
+        recorder.server_close()
+
+
+def test_cli_rejects_bad_settings_with_a_clear_message(tmp_path: Path) -> None:
+    argv = [sys.executable, "-c", "from clarion.sources.pxgrid.cli import app; app()", "run", "--node-name", "Bad Name"]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert "node_name 'Bad Name': 1-100 characters of a-z 0-9 - _ ." in result.stderr
+    assert "hosts: give at least one pxGrid node" in result.stderr
