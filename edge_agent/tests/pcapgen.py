@@ -6,6 +6,7 @@ take seconds, not the minutes scapy's per-packet objects would.
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import struct
 from collections import Counter
@@ -104,13 +105,19 @@ def write_pcap(path: Path, flows: list[GenFlow]) -> None:
             out.write(pkt)
 
 
+def icmp_port(f: GenFlow) -> int:
+    """Exporters report ICMP type and code in the destination port: type * 256 + code (echo request here)."""
+    return (128 if len(f.src) == 16 else 8) << 8
+
+
 def truth(flows: list[GenFlow]) -> dict[str, object]:
     """Totals and per-(protocol, destination port) sums that a lossless exporter + collector must reproduce."""
     per: Counter[tuple[int, int]] = Counter()
     per_bytes: Counter[tuple[int, int]] = Counter()
     for f in flows:
-        per[(f.proto, f.dport)] += f.packets
-        per_bytes[(f.proto, f.dport)] += f.bytes
+        port = icmp_port(f) if f.proto in (ICMP, ICMP6) else f.dport
+        per[(f.proto, port)] += f.packets
+        per_bytes[(f.proto, port)] += f.bytes
     return {
         "flows": len(flows),
         "packets": sum(f.packets for f in flows),
@@ -118,3 +125,38 @@ def truth(flows: list[GenFlow]) -> dict[str, object]:
         "per_port_packets": dict(per),
         "per_port_bytes": dict(per_bytes),
     }
+
+
+def _udp_frame(payload: bytes, src: str, dst: str, sport: int, dport: int) -> bytes:
+    s, d = ipaddress.ip_address(src), ipaddress.ip_address(dst)
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    if s.version == 6:
+        ip = struct.pack("!IHBB", 6 << 28, len(udp), UDP, 64) + s.packed + d.packed
+        return b"\x02" * 6 + b"\x04" * 6 + b"\x86\xdd" + ip + udp
+    ip = struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, UDP, 0) + s.packed + d.packed
+    return b"\x02" * 6 + b"\x04" * 6 + b"\x81\x00\x00\x0a\x08\x00" + ip + udp  # VLAN-tagged
+
+
+def write_udp_pcap(path: Path, payloads: list[bytes], src: str = "192.0.2.10", sport: int = 40000) -> None:
+    """Export datagrams as UDP packets to port 2055 in a classic pcap (as captured at a collector)."""
+    with path.open("wb") as out:
+        out.write(_PCAP_HEADER)
+        for i, p in enumerate(payloads):
+            frame = _udp_frame(p, src, "2001:db8::1" if ":" in src else "192.0.2.1", sport, 2055)
+            out.write(_REC.pack(1_700_000_000 + i, 0, len(frame), len(frame)) + frame)
+
+
+def write_udp_pcapng(path: Path, payloads: list[bytes], src: str = "192.0.2.10", sport: int = 40000) -> None:
+    """The same as ``write_udp_pcap`` in pcapng (section header, one Ethernet interface, enhanced packets)."""
+
+    def block(kind: int, body: bytes) -> bytes:
+        body += bytes(-len(body) % 4)
+        return struct.pack("<II", kind, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+
+    with path.open("wb") as out:
+        out.write(block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)))
+        out.write(block(1, struct.pack("<HHI", 1, 0, 65535)))
+        for i, p in enumerate(payloads):
+            frame = _udp_frame(p, src, "2001:db8::1" if ":" in src else "192.0.2.1", sport, 2055)
+            ts = (1_700_000_000 + i) * 1_000_000
+            out.write(block(6, struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(frame), len(frame)) + frame))
