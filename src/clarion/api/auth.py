@@ -22,6 +22,7 @@ class Role(StrEnum):
     AGENT = "agent"
     READER = "reader"
     ADMIN = "admin"
+    IDENTITY = "identity"  # the pxGrid service: may post identity, nothing else
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,8 @@ class TokenRegistry:
             self.add(str(token), Principal(Role.READER))
         for token in data.get("admins", []):
             self.add(str(token), Principal(Role.ADMIN))
+        for token in data.get("identity", []):
+            self.add(str(token), Principal(Role.IDENTITY))
 
 
 def _unauthorized(message: str) -> HTTPException:
