@@ -499,3 +499,26 @@ def test_cli_rejects_bad_settings_with_a_clear_message(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "node_name 'Bad Name': 1-100 characters of a-z 0-9 - _ ." in result.stderr
     assert "hosts: give at least one pxGrid node" in result.stderr
+
+
+def test_release_without_recovery_falls_back_to_get_sessions_since(
+    pki: Pki, run_service: Callable[..., PxGridService]
+) -> None:
+    fake = FakePxGrid(pki, auto_approve=True, recovery_supported=False).start()
+    try:
+        sink = MemorySink()
+        svc = run_service(settings_for(fake, pki), sink)
+        wait_for(lambda: streaming(svc)() and fake.subscribed() == 1)
+        fake.publish_sessions([session(1, T0 + 1)])
+        wait_for(lambda: len(sink.latest) == 1)
+        fake.add_sessions([session(2, T0 + 2)])
+        fake.jump_sequence(3)
+        fake.publish_sessions([session(3, T0 + 3)])
+        wait_for(lambda: len(sink.latest) == 3, what="recovery through getSessions with startTimestamp")
+        paths = [p for p, _ in fake.calls]
+        assert "/pxgrid/mnt/sd/getSessionsForRecovery" in paths
+        assert paths.count("/pxgrid/mnt/sd/getSessions") == 2  # the first download, then the fallback
+        sessions_calls = [body for op, body in fake.rest_bodies if op == "getSessions"]
+        assert sessions_calls == [{}, {"startTimestamp": "2024-05-01T10:15:28.001Z"}]  # last merged T0+1 - 2 s
+    finally:
+        fake.stop()

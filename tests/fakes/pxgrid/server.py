@@ -88,6 +88,7 @@ class FakePxGrid(PubSubNode):
         self.seq: dict[str, int] = {}
         self.subscribers: list[Subscriber] = []
         self.ws_available = True
+        self.rest_bodies: list[tuple[str, dict[str, Any]]] = []  # Session Directory requests, in order
         self.withdrawn: set[str] = set()  # services ServiceLookup answers with no provider
         self.calls: list[tuple[str, str]] = []  # (path, nodeName) of every authenticated call
         self.ws_connects = 0
@@ -270,6 +271,7 @@ class FakePxGrid(PubSubNode):
         self._data_auth(request, MNT)
         op = request.match_info["op"]
         body = await request.json()
+        self.rest_bodies.append((op, body))
         start = _ts_ms(body["startTimestamp"]) if body.get("startTimestamp") else None
         end = _ts_ms(body["endTimestamp"]) if body.get("endTimestamp") else None
         if op == "getSessions" or (op == "getSessionsForRecovery" and self.recovery_supported):

@@ -238,12 +238,12 @@ class PxGridConsumer:
             except NotSupported as exc:
                 log.info("pxGrid: %s", exc)
 
-    def _backfill(self, directory: SessionDirectory, *, full: bool) -> None:
-        """Full download, or recovery from the last merged timestamp minus a safety margin."""
+    def _backfill(self, directory: SessionDirectory, *, full: bool, since_ms: int | None = None) -> None:
+        """Full download, or recovery from ``since_ms`` (default: the last merged timestamp) minus a margin."""
         self.phase = "backfilling"
         self.state.counters.backfills += 1
         add = self.state.add_session
-        mark = self.state.watermark_ms
+        mark = since_ms if since_ms is not None else self.state.watermark_ms
         if full or mark is None:
             count = directory.get_sessions(add)
         else:
@@ -272,9 +272,10 @@ class PxGridConsumer:
             st.counters.gaps += 1
             log.warning("pxGrid: sequence %s on %s (got %s): recovering", loss, sub, seq)
         if sub == SUB_SESSIONS:
+            before_gap = st.watermark_ms  # recovery starts from the last message before the loss
             st.on_session_message(doc)
             if loss:
-                self._backfill(directory, full=False)
+                self._backfill(directory, full=False, since_ms=before_gap)
         elif sub == SUB_SGT:
             st.on_security_group_message(doc)
             if loss and trustsec is not None:
