@@ -354,3 +354,40 @@ def test_write_edge_graphs_writes_decodable_files(tmp_path: Path) -> None:
     decoded = [wire.decode(p.read_bytes()) for p in paths]
     assert [g.digest for g in decoded] == [g.digest for g in c.edge_graphs()]
     assert paths[0].name == "edge-sw-dc-01-0000000001.json"
+
+
+def test_some_servers_do_a_second_job(campus: Campus) -> None:
+    dhcp = {d.index for d in campus.devices if d.role == "dhcp_server"}
+    dns = campus.flows[(campus.flows["port"] == 53) & (campus.flows["protocol"] == UDP)]
+    answering = dhcp & set(dns["dst"].tolist())
+    assert 0 < len(answering) < len(dhcp)
+
+
+def test_roles_are_learnable_from_behaviour_but_not_trivially(campus: Campus) -> None:
+    """Nearest neighbour on service-usage profiles finds most roles, and confuses the overlapping ones."""
+    f = campus.flows
+    port = f["port"].astype(np.int64)
+    port[(f["protocol"] == UDP) & (port >= 16384) & (port <= 32767)] = 16384  # RTP as one service
+    port[port >= 49152] = 49152
+    ends, sides, peers = [], [], []
+    for side, end, peer in ((0, f["src"], f["dst"]), (1, f["dst"], f["src"])):
+        ends.append(end)
+        sides.append(np.full(len(f), side))
+        peers.append(peer < 0)
+    end = np.concatenate(ends).astype(np.int64)
+    feature = (np.concatenate(sides) * 2 + np.concatenate(peers)) * 2**24 + np.tile(
+        f["protocol"].astype(np.int64) * 65536 + port, 2
+    )
+    keep = end >= 0
+    cols = np.unique(feature[keep], return_inverse=True)[1]
+    x = np.zeros((len(campus.devices), int(cols.max()) + 1))
+    np.add.at(x, (end[keep], cols), 1.0)
+    x = np.log1p(x)
+    x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-9
+    sim = x @ x.T
+    np.fill_diagonal(sim, -1.0)
+    same = campus.role_index[sim.argmax(axis=1)] == campus.role_index
+    assert 0.7 < same.mean() < 0.97
+    laptops = campus.role_index == campus.roles.index("laptop")
+    phones = campus.role_index == campus.roles.index("ip_phone")
+    assert same[laptops].mean() < 0.85 < same[phones].mean()

@@ -103,7 +103,7 @@ def generate_campus(spec: CampusSpec | None = None) -> Campus:
     layout_rng, remote_rng, flow_rng = (np.random.default_rng(s) for s in seeds)
     layout = build_layout(spec, layout_rng)
     remote = make_remote_hosts(spec.remote_hosts, remote_rng)
-    flows = generate_flows(spec, layout.role_idx, layout.db_port, len(remote), flow_rng)
+    flows = generate_flows(spec, layout.role_idx, layout.second_idx, layout.db_port, len(remote), flow_rng)
     return Campus(
         spec=spec,
         switches=layout.switches,

@@ -15,7 +15,7 @@ import numpy as np
 from clarion.synth.behaviours import NOISE_PORTS, REMOTE_GROUPS, Use
 from clarion.synth.model import DAY_MS, FLOW_ROW_DTYPE, CampusSpec
 from clarion.synth.profiles import BEHAVIOURS
-from clarion.synth.roles import ICMP, ROLES, TCP, UDP
+from clarion.synth.roles import ICMP, ROLES, SECONDARY_SHARE, TCP, UDP
 
 HOUR_MS = 3_600_000
 TIME_PROFILES = ("office", "always", "night")
@@ -71,7 +71,7 @@ class _Table:
         return np.array([getattr(u, name) for u in self.uses], dtype=dtype)
 
 
-def _table(role_idx: np.ndarray, n_remote: int) -> _Table:
+def _table(role_idx: np.ndarray, second_idx: np.ndarray, n_remote: int) -> _Table:
     uses: list[Use] = []
     role: list[int] = []
     start = []
@@ -82,7 +82,7 @@ def _table(role_idx: np.ndarray, n_remote: int) -> _Table:
             role.append(r)
     pools_by_peer = {f"net:{k}": v for k, v in remote_group_pools(n_remote).items()}
     for r, spec_role in enumerate(ROLES):
-        pools_by_peer[spec_role.name] = np.flatnonzero(role_idx == r).astype(np.int64)
+        pools_by_peer[spec_role.name] = np.flatnonzero((role_idx == r) | (second_idx == r)).astype(np.int64)
     names = sorted({u.peer for u in uses})
     offsets, chunks, pos = {}, [], 0
     for name in names:
@@ -104,9 +104,18 @@ def _table(role_idx: np.ndarray, n_remote: int) -> _Table:
 
 
 def generate_flows(
-    spec: CampusSpec, role_idx: np.ndarray, db_port: np.ndarray, n_remote: int, rng: np.random.Generator
+    spec: CampusSpec,
+    role_idx: np.ndarray,
+    second_idx: np.ndarray,
+    db_port: np.ndarray,
+    n_remote: int,
+    rng: np.random.Generator,
 ) -> np.ndarray:
-    """All flow rows of the campus, sorted by first_ms (ties keep generation order)."""
+    """All flow rows of the campus, sorted by first_ms (ties keep generation order).
+
+    ``second_idx`` is the second role of devices doing two jobs (-1 for none): they use its
+    services for part of their rows and are served to clients as that role too.
+    """
     n = len(role_idx)
     act = np.array([r.activity for r in ROLES])[role_idx] * rng.lognormal(0.0, 0.7, size=n)
     act[rng.random(n) < spec.quiet_share] *= 0.02
@@ -115,8 +124,16 @@ def generate_flows(
     n_noise = int(rng.binomial(total, spec.noise))
     counts = rng.multinomial(total - n_noise, prob)
 
-    table = _table(role_idx, n_remote)
-    owner, bid = _choose_behaviours(role_idx, counts, table, rng)
+    # A device doing a second job acts as two "actors": its own role and the second one.
+    sec_dev = np.flatnonzero(second_idx >= 0)
+    sec_counts = rng.binomial(counts[sec_dev], SECONDARY_SHARE)
+    counts[sec_dev] -= sec_counts
+    actor_role = np.concatenate([role_idx, second_idx[sec_dev]])
+    actor_dev = np.concatenate([np.arange(n), sec_dev])
+
+    table = _table(role_idx, second_idx, n_remote)
+    actor, bid = _choose_behaviours(actor_role, np.concatenate([counts, sec_counts]), table, rng)
+    owner = actor_dev[actor]
     main = _rows_for(spec, owner, bid, table, db_port, rng)
     noise = _noise_rows(spec, n_noise, prob, n_remote, rng)
     order = np.argsort(np.concatenate([main["first_ms"], noise["first_ms"]]), kind="stable")
@@ -129,7 +146,7 @@ def generate_flows(
 def _choose_behaviours(
     role_idx: np.ndarray, counts: np.ndarray, table: _Table, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Owner device and behaviour id of each row, with per-device behaviour mixes."""
+    """Owning actor and behaviour id of each row, with per-actor behaviour mixes."""
     order = np.argsort(role_idx, kind="stable")
     owner = np.repeat(order, counts[order])
     bid = np.empty(len(owner), dtype=np.int64)

@@ -17,8 +17,10 @@ def _server_basics(dns_w: float = 3, syslog_w: float = 2) -> list[Use]:
 
 def _web_server() -> list[Use]:
     return [
-        Use("net:inbound", TCP, 443, 20, size=40_000, spread=1.8, pkt=900, fpr=6, dur=10_000, fanout=0, server=True),
-        Use("net:inbound", TCP, 80, 4, size=3_000, spread=1.2, pkt=500, fpr=3, dur=1_000, fanout=0, server=True),
+        Use("net:inbound", TCP, 443, 20, size=40_000, spread=1.8, pkt=900, fpr=6, dur=10_000, fanout=0, server=True,
+            p=0.6),
+        Use("net:inbound", TCP, 80, 4, size=3_000, spread=1.2, pkt=500, fpr=3, dur=1_000, fanout=0, server=True,
+            p=0.5),
         Use("db_server", TCP, 0, 10, size=80_000, spread=1.8, pkt=700, fpr=20, dur=60_000, fanout=2, db=True),
         Use("web_server", TCP, 8080, 2, size=30_000, spread=1.5, pkt=800, fpr=10, dur=30_000, fanout=2, p=0.4),
         Use("domain_controller", TCP, 389, 1, size=6_000, spread=1.0, pkt=400, fpr=4, dur=300, fanout=2),

@@ -167,6 +167,24 @@ ROLES: tuple[Role, ...] = (
 )  # fmt: skip
 
 ROLE_NAMES: tuple[str, ...] = tuple(r.name for r in ROLES)
+
+#: Devices that do a second job too (a DC that also serves DHCP, a print server that shares files):
+#: role -> (second role, share of its devices). Such a device spends SECONDARY_SHARE of its rows on it.
+SECONDARY: dict[str, tuple[str, float]] = {
+    "dhcp_server": ("domain_controller", 0.3),
+    "domain_controller": ("dhcp_server", 0.2),
+    "print_server": ("file_server", 0.4),
+    "file_server": ("print_server", 0.15),
+    "web_server": ("db_server", 0.1),
+    "db_server": ("web_server", 0.1),
+    "nvr": ("file_server", 0.1),
+    "facilities_server": ("web_server", 0.2),
+    "monitoring_server": ("web_server", 0.2),
+    "jump_host": ("monitoring_server", 0.1),
+    "workstation": ("jump_host", 0.02),
+    "iot_sensor": ("hvac_controller", 0.05),
+}
+SECONDARY_SHARE = 0.3
 ROLE_INDEX = {r.name: i for i, r in enumerate(ROLES)}
 
 #: VLAN -> the first address of its block; a block holds 512k addresses, hosts are numbered in it.

@@ -15,7 +15,7 @@ import numpy as np
 from clarion.synth import identity
 from clarion.synth.behaviours import DB_PORT_WEIGHTS, DB_PORTS
 from clarion.synth.model import DAY_MS, CampusSpec, SynthDevice, SynthGroup, SynthSession, SynthSwitch, SynthUser
-from clarion.synth.roles import ROLE_INDEX, ROLES, SGT_BY_NAME, SGTS, VLAN_BASES, WIFI_VLAN
+from clarion.synth.roles import ROLE_INDEX, ROLES, SECONDARY, SGT_BY_NAME, SGTS, VLAN_BASES, WIFI_VLAN
 
 HOUR_MS = 3_600_000
 
@@ -25,6 +25,7 @@ class Layout:
     switches: list[SynthSwitch]
     devices: list[SynthDevice]
     role_idx: np.ndarray  # int16 per device
+    second_idx: np.ndarray  # int16 per device: the role of a second job it does, or -1
     switch_idx: np.ndarray  # int32 per device
     db_port: np.ndarray  # uint16 per device, the engine port of database servers (0 otherwise)
     expected_sgt: np.ndarray  # int32 per device, the SGT its role and user call for
@@ -85,8 +86,12 @@ def build_layout(spec: CampusSpec, rng: np.random.Generator) -> Layout:
     expected = _expected_sgts(role_idx, users, user_of)
     current = _current_sgts(spec, expected, rng)
 
+    second = np.array([ROLE_INDEX[SECONDARY[r.name][0]] if r.name in SECONDARY else -1 for r in ROLES])
+    second_p = np.array([SECONDARY[r.name][1] if r.name in SECONDARY else 0.0 for r in ROLES])
+    second_idx = np.where(rng.random(n) < second_p[role_idx], second[role_idx], -1).astype(np.int16)
+
     db_port = np.zeros(n, dtype=np.uint16)
-    is_db = role_idx == ROLE_INDEX["db_server"]
+    is_db = (role_idx == ROLE_INDEX["db_server"]) | (second_idx == ROLE_INDEX["db_server"])
     db_port[is_db] = rng.choice(np.array(DB_PORTS), size=int(is_db.sum()), p=np.array(DB_PORT_WEIGHTS))
 
     can_ip_only = np.array([r.can_be_ip_only for r in ROLES])[role_idx]
@@ -123,7 +128,7 @@ def build_layout(spec: CampusSpec, rng: np.random.Generator) -> Layout:
             )
         )
     sessions = _sessions(spec, devices, rng)
-    return Layout(switches, devices, role_idx, switch_idx, db_port, expected, users, groups, sessions)
+    return Layout(switches, devices, role_idx, second_idx, switch_idx, db_port, expected, users, groups, sessions)
 
 
 def _pick_profiles(role_idx: np.ndarray, rng: np.random.Generator) -> list[str]:
