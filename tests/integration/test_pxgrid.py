@@ -522,3 +522,21 @@ def test_release_without_recovery_falls_back_to_get_sessions_since(
         assert sessions_calls == [{}, {"startTimestamp": "2024-05-01T10:15:28.001Z"}]  # last merged T0+1 - 2 s
     finally:
         fake.stop()
+
+
+def test_a_silent_pubsub_node_is_detected_by_pings_and_replaced(
+    fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService]
+) -> None:
+    fake.answer_pings = False  # the node accepts the connection, then never answers a ping
+    sink = MemorySink()
+    svc = run_service(settings_for(fake, pki, ping_interval_s=0.2, read_timeout_s=1.0), sink)
+    wait_for(lambda: svc.consumer.last_error is not None and "nothing received for 1 s" in svc.consumer.last_error)
+    fake.answer_pings = True
+    connects = fake.ws_connects
+    wait_for(lambda: fake.ws_connects > connects and fake.subscribed() == 1)
+    fake.publish_sessions([session(1, T0)])
+    wait_for(lambda: len(sink.latest) == 1)
+    connects = fake.ws_connects
+    time.sleep(1.5)  # pongs now keep the link alive past read_timeout
+    assert fake.ws_connects == connects
+    assert svc.consumer.phase == "streaming"

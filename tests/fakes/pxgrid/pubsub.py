@@ -36,6 +36,7 @@ class PubSubNode:
     security_groups: list[dict[str, Any]]
     seq: dict[str, int]
     ws_available: bool
+    answer_pings: bool
     ws_connects: int
 
     def _data_auth(self, request: web.Request, peer: str) -> str:
@@ -49,7 +50,7 @@ class PubSubNode:
         if not self.ws_available:
             return web.Response(status=503, text="pubsub unavailable")
         self._data_auth(request, PUBSUB)
-        ws = web.WebSocketResponse(heartbeat=20.0)
+        ws = web.WebSocketResponse(heartbeat=20.0, autoping=self.answer_pings)
         await ws.prepare(request)
         self.ws_connects += 1
         sub = Subscriber(ws, request)

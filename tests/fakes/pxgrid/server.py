@@ -88,6 +88,7 @@ class FakePxGrid(PubSubNode):
         self.seq: dict[str, int] = {}
         self.subscribers: list[Subscriber] = []
         self.ws_available = True
+        self.answer_pings = True  # False: a hung pubsub node that never pongs
         self.rest_bodies: list[tuple[str, dict[str, Any]]] = []  # Session Directory requests, in order
         self.withdrawn: set[str] = set()  # services ServiceLookup answers with no provider
         self.calls: list[tuple[str, str]] = []  # (path, nodeName) of every authenticated call
