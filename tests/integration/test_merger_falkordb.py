@@ -68,3 +68,12 @@ def test_connected_to_and_sgt_are_recorded(store: FalkorDBStore) -> None:
     dev = store.read("query/device_by_mac", {"mac": mac(2)})[0]["device"]
     assert (dev["switch_id"], dev["interface"], dev["vlan"], dev["sgt"]) == ("sw1", "Gi1/0/2", 20, 10)
     assert [(int(r["value"])) for r in store.read("query/sgts")] == [4, 10]
+
+
+def test_bulk_read_rows_matches_read(store: FalkorDBStore) -> None:
+    merge(store, small_graph())
+    header, rows = store.read_rows("examples/top_talkers")
+    assert header == ["src", "src_sgt", "dst", "dst_sgt", "bytes", "services"]
+    assert rows[0][:4] == [mac(1), 4, "198.51.100.7", None]
+    assert int(rows[0][4]) == 5000  # sum() is a float on FalkorDB: bulk statements use toInteger()
+    assert store.read_rows("query/sgts") == (["value", "name"], [[4, None], [10, None]])

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from falkordb import FalkorDB
+from falkordb.helpers import stringify_param_value
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -111,6 +112,26 @@ class FalkorDBStore:
         p = dict(params or {})
         st.check(p)
         return self._query(st.text, p, name=statement, read_only=True)
+
+    def read_rows(self, statement: str, params: Mapping[str, Any] | None = None) -> tuple[list[str], list[list[Any]]]:
+        st = cypher.load(statement, self.dialect)
+        p = dict(params or {})
+        st.check(p)
+        header = "CYPHER " + " ".join(f"{k}={stringify_param_value(v)}" for k, v in p.items()) + " " if p else ""
+        try:
+            # verbose (non-compact) replies are parsed by hiredis in C: integers and strings come back as is
+            resp = self._db.connection.execute_command(
+                "GRAPH.RO_QUERY", self.graph_name, header + st.text, "timeout", self._timeout_ms
+            )
+        except (RedisConnectionError, RedisTimeoutError) as e:
+            raise StoreUnavailableError(f"FalkorDB {self.target} ({statement}): {e}") from e
+        except ResponseError as e:
+            if "empty key" in str(e):
+                return [], []
+            raise StoreError(f"FalkorDB {self.target} ({statement}): {e}") from e
+        if len(resp) < 3:  # a statement without RETURN answers statistics only
+            return [], []
+        return [str(h) for h in resp[0]], resp[1]
 
     def write(self, statement: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         st = cypher.load(statement, self.dialect)

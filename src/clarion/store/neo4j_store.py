@@ -128,6 +128,19 @@ class Neo4jStore:
             )
         return [{k: _plain(r[k]) for k in keys} for r in records]
 
+    def read_rows(self, statement: str, params: Mapping[str, Any] | None = None) -> tuple[list[str], list[list[Any]]]:
+        st = cypher.load(statement, self.dialect)
+        p = dict(params or {})
+        st.check(p)
+        with self._errors(statement):
+            records, _, keys = self._driver.execute_query(
+                Query(st.text, timeout=self._timeout_s),
+                parameters_=p,
+                routing_=RoutingControl.READ,
+                database_=self.database,
+            )
+        return list(keys), [list(r.values()) for r in records]
+
     def write(self, statement: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         st = cypher.load(statement, self.dialect)
         p = dict(params or {})
