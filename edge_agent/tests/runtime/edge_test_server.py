@@ -11,6 +11,7 @@ import contextlib
 import json
 import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,6 +54,7 @@ class GraphServer:
         self.tokens = tokens if tokens is not None else {"tok-edge-1": "edge-1"}
         self.ledger = Ledger()
         self.fail_next: list[tuple[int, dict[str, str]]] = []
+        self.answer_delay = 0.0  # seconds between applying a batch and answering (to kill a client mid-request)
         self.max_body = max_body
         self.port = port
         self._lock = threading.Lock()
@@ -179,6 +181,9 @@ def _make_handler(server: GraphServer) -> type[BaseHTTPRequestHandler]:
             if self.path != "/api/v1/graphs":
                 self._answer(404, {"detail": "not found"}, {})
                 return
-            self._answer(*server.handle(self.headers.get("Authorization"), body))
+            answer = server.handle(self.headers.get("Authorization"), body)
+            if server.answer_delay:
+                time.sleep(server.answer_delay)
+            self._answer(*answer)
 
     return Handler

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import struct
 from collections import defaultdict
 from typing import Any
 
@@ -197,3 +198,24 @@ def summarise(graphs: list[wire.EdgeGraph]) -> dict[str, Any]:
             else:
                 conn[e.device] = (e.interface, e.vlan)
     return {"edges": edges, "nodes": nodes, "services": services, "conn": conn}
+
+
+V5_HEADER = struct.Struct("!HHIIIIBBH")
+V5_RECORD = struct.Struct("!4s4s4sHHIIIIHHBBBBHHBBH")
+
+
+def v5_datagram(
+    flows: list[tuple[str, str, int, int, int, int, int]], *, seq: int = 0, unix_secs: int = 1_700_000_000
+) -> bytes:
+    """A NetFlow v5 datagram of (src, dst, sport, dport, proto, packets, bytes) flows (at most 30)."""
+    assert len(flows) <= 30
+    uptime = 100_000
+    head = V5_HEADER.pack(5, len(flows), uptime, unix_secs, 0, seq, 0, 0, 0)
+    body = b"".join(
+        V5_RECORD.pack(
+            ipaddress.IPv4Address(src).packed, ipaddress.IPv4Address(dst).packed, b"\0\0\0\0", 1, 2,
+            pkts, byts, uptime - 5_000, uptime - 1_000, sport, dport, 0, 0x1B, proto, 0, 0, 0, 24, 24, 0,
+        )
+        for src, dst, sport, dport, proto, pkts, byts in flows
+    )  # fmt: skip
+    return head + body

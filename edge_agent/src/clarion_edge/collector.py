@@ -1,0 +1,237 @@
+"""The running agent: UDP receivers -> decoder + aggregator -> graph builder + spool -> sender.
+
+Stages are threads joined by bounded queues, so a slow stage shows up as a counted drop at the
+receive queue (or as kernel socket drops), never as unbounded memory. Closed windows are built
+and spooled off the hot path, so building a large window does not stall decoding.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from clarion_edge import __version__, wire
+from clarion_edge.aggregator import Aggregator, AggregatorConfig, ClosedWindow
+from clarion_edge.config import Settings
+from clarion_edge.netflow.decoder import Decoder
+from clarion_edge.sender import Sender
+from clarion_edge.seq import SeqStore
+from clarion_edge.shipper import Shipper
+from clarion_edge.spool import Spool
+from clarion_edge.status import StatusServer
+from clarion_edge.udp import drain, exporter_name, kernel_drops, open_udp, wait_readable
+
+log = logging.getLogger(__name__)
+
+DRAIN_BATCH = 1024
+_Batch = tuple[int, list[tuple[bytes, tuple[str, int]]]]
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class Counters:
+    datagrams: int = 0
+    bytes: int = 0
+    queue_drops: int = 0
+    records: int = 0
+    windows_built: int = 0
+    graphs_spooled: int = 0
+
+
+class Agent:
+    """Owns every stage; :meth:`start` then :meth:`stop` (which flushes open windows to the spool)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.spool = Spool(
+            settings.spool_dir,
+            max_items=settings.spool_max_batches,
+            max_bytes=settings.spool_max_bytes,
+            policy="drop_newest" if settings.spool_full_policy == "drop_newest" else "drop_oldest",
+        )
+        self.seqs = SeqStore(settings.spool_dir, floor=self.spool.max_seq)
+        self.sender = Sender(settings.server, settings.token, timeout=settings.timeout, retries=settings.retries,
+                             verify=settings.verify)  # fmt: skip
+        self.shipper = Shipper(self.spool, self.seqs, self.sender)
+        self.aggregator = Aggregator(
+            AggregatorConfig(
+                agent_id=settings.agent_id,
+                window_s=settings.window,
+                site_prefixes=settings.site_prefixes,
+                max_keys=settings.max_keys,
+                max_nodes=settings.max_nodes,
+                max_edges=settings.max_edges,
+            )
+        )
+        self.decoder = Decoder()
+        self.counters = Counters()
+        self.started = time.time()
+        self._rx: queue.Queue[_Batch | None] = queue.Queue(maxsize=settings.queue_batches)
+        self._closed: queue.Queue[ClosedWindow | None] = queue.Queue(maxsize=64)
+        self._stop_rx = threading.Event()
+        self._socks: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._switches: dict[str, wire.SwitchInfo] = {}
+        self._status: StatusServer | None = None
+        self._lock = threading.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self._socks = [open_udp(a, self.settings.rcvbuf) for a in self.settings.listen]
+        self.shipper.start()
+        self._spawn(self._work, "worker")
+        self._spawn(self._build, "builder")
+        for sock in self._socks:
+            self._spawn(lambda s=sock: self._receive(s), f"rx-{sock.getsockname()[1]}")
+        self._spawn(self._monitor, "monitor")
+        if self.settings.status_listen:
+            self._status = StatusServer(self.settings.status_listen, self.status)
+            self._status.start()
+        log.info(
+            "clarion-edge %s agent %s: window %ss, server %s, spool %s (%d batches pending)",
+            __version__, self.settings.agent_id, self.settings.window, self.settings.server,
+            self.settings.spool_dir, self.spool.depth,
+        )  # fmt: skip
+
+    def _spawn(self, target: Any, name: str) -> None:
+        t = threading.Thread(target=target, name=f"clarion-edge-{name}", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self, send_grace: float = 5.0) -> None:
+        """Stop receiving, flush every open window into the spool, give the sender a moment, stop."""
+        self._stop_rx.set()
+        for t in self._threads:
+            if "-rx-" in t.name:
+                t.join(5)
+        self._rx.put(None)  # behind the receivers' last batches: the worker flushes and forwards None
+        for t in self._threads:
+            if t.name.endswith(("worker", "builder")):
+                t.join(120)
+        deadline = time.monotonic() + send_grace
+        while self.spool.depth and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.shipper.stop()
+        if self._status is not None:
+            self._status.stop()
+        for s in self._socks:
+            s.close()
+        self.sender.close()
+        log.info("stopped; %d batches left in the spool for the next start", self.spool.depth)
+
+    # -- stages ------------------------------------------------------------------------------
+    def _receive(self, sock: socket.socket) -> None:
+        c = self.counters
+        while not self._stop_rx.is_set():
+            if not wait_readable(sock, 0.25):
+                continue
+            batch = drain(sock, DRAIN_BATCH)
+            if not batch:
+                continue
+            with self._lock:
+                c.datagrams += len(batch)
+                c.bytes += sum(len(d) for d, _ in batch)
+            try:
+                self._rx.put_nowait((now_ms(), batch))
+            except queue.Full:
+                with self._lock:
+                    c.queue_drops += len(batch)
+
+    def _work(self) -> None:
+        while True:
+            try:
+                item = self._rx.get(timeout=0.25)
+            except queue.Empty:
+                self._emit(self.aggregator.poll(now_ms()))
+                continue
+            if item is None:
+                self._emit(self.aggregator.flush_all(now_ms()))
+                self._closed.put(None)
+                return
+            received, batch = item
+            by_exporter: dict[str, list[tuple[bytes, str, int]]] = defaultdict(list)
+            ips: dict[str, str] = {}
+            for data, addr in batch:
+                key, ip = exporter_name(addr)
+                by_exporter[key].append((data, key, received))
+                ips[key] = ip
+            for key, items in by_exporter.items():
+                recs = self.decoder.decode_batch(items)
+                self.counters.records += len(recs)
+                self._emit(self.aggregator.add(self._switch(ips[key]), recs, received))
+
+    def _switch(self, ip: str) -> wire.SwitchInfo:
+        info = self._switches.get(ip)
+        if info is None:
+            sid = self.settings.exporters.get(ip) or self.settings.switch_id or ip
+            info = self._switches[ip] = wire.SwitchInfo(switch_id=sid, mgmt_ip=wire.normalise_ip(ip))
+        return info
+
+    def _emit(self, closed: list[ClosedWindow]) -> None:
+        for w in closed:
+            self._closed.put(w)
+
+    def _build(self) -> None:
+        while True:
+            w = self._closed.get()
+            if w is None:
+                return
+            try:
+                graphs = w.build()
+                seqs = self.shipper.submit(graphs)
+            except Exception:  # a bug here must not stop the agent; the window is logged and counted
+                log.exception("building window %s of switch %s failed", w.window, w.switch.switch_id)
+                continue
+            self.counters.windows_built += 1
+            self.counters.graphs_spooled += len(seqs)
+            log.info(
+                "window %d-%d switch %s: %d FLOWS_TO edges in %d batch(es), seq %s",
+                w.window.start, w.window.end, w.switch.switch_id, w.edge_count, len(graphs),
+                f"{seqs[0]}..{seqs[-1]}" if seqs else "-",
+            )  # fmt: skip
+
+    def _monitor(self) -> None:
+        last = (time.monotonic(), 0, 0)
+        while not self._stop_rx.wait(self.settings.log_every):
+            t, c = time.monotonic(), self.counters
+            dt = max(t - last[0], 1e-9)
+            log.info(
+                "rates: %.0f datagrams/s, %.0f records/s; drops: queue %d, kernel %s; spool %d batches; last send %s",
+                (c.datagrams - last[1]) / dt, (c.records - last[2]) / dt, c.queue_drops, self._kernel_drops(),
+                self.spool.depth, (self.shipper.last_result or {}).get("outcome", "-"),
+            )  # fmt: skip
+            last = (t, c.datagrams, c.records)
+
+    def _kernel_drops(self) -> int | None:
+        drops = [kernel_drops(s) for s in self._socks]
+        return None if any(d is None for d in drops) else sum(d for d in drops if d is not None)
+
+    # -- status ------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        c = self.counters
+        return {
+            "agent_id": self.settings.agent_id,
+            "version": __version__,
+            "uptime_s": round(time.time() - self.started, 1),
+            "receiver": {
+                "datagrams": c.datagrams,
+                "bytes": c.bytes,
+                "queue_drops": c.queue_drops,
+                "kernel_drops": self._kernel_drops(),
+                "queue_depth": self._rx.qsize(),
+            },
+            "decoder": {"records": c.records, "exporters": self.decoder.stats},
+            "aggregator": self.aggregator.status(),
+            "builder": {"windows": c.windows_built, "graphs_spooled": c.graphs_spooled},
+            "spool": self.spool.status(),
+            "sender": self.shipper.status(),
+        }
