@@ -7,6 +7,7 @@ traffic), aggregated per (src, dst, protocol, port). The true role never appears
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,11 +33,11 @@ def edge_graphs(
     if not isinstance(start_seq, int) or not (1 <= start_seq <= 2**62):
         raise ValueError(f"start_seq={start_seq!r} is out of range (accepted: 1 to 2**62)")
     spec = campus.spec
-    n_dev, n_sw = len(campus.devices), len(campus.switches)
+    n_sw = len(campus.switches)
     n_win = -(-spec.days * DAY_MS // spec.window_ms)
     agg = _aggregate(campus, n_sw)
     conn_g, conn_dev = _active_devices(campus, n_sw)
-    keys = [d.key for d in campus.devices] + list(campus.remote_hosts)
+    keys = np.array([d.key for d in campus.devices] + list(campus.remote_hosts), dtype=object)
     nodes = _NodeCache(campus)
     seqs = [start_seq] * n_sw
     span_end = spec.start_ms + spec.days * DAY_MS
@@ -56,7 +57,7 @@ def edge_graphs(
                 lo, hi = c * max_edges, min((c + 1) * max_edges, total)
                 d_part = devs[lo : min(hi, len(devs))]
                 f_lo, f_hi = fa + max(lo - len(devs), 0), fa + max(hi - len(devs), 0)
-                graph = _graph(campus, agg, keys, nodes, switch.exports_sgt, d_part, f_lo, f_hi, n_dev)
+                graph = _graph(campus, agg, keys, nodes, switch.exports_sgt, d_part, f_lo, f_hi)
                 yield wire.EdgeGraph(
                     schema_version=1,
                     agent_id=agent,
@@ -146,15 +147,19 @@ class _NodeCache:
 
     def __init__(self, campus: Campus) -> None:
         self._campus = campus
-        self._with: dict[int, wire.Device | wire.IpEndpoint] = {}
-        self._without: dict[int, wire.Device | wire.IpEndpoint] = {}
+        size = len(campus.devices) + len(campus.remote_hosts)
+        self._with: list[wire.Device | wire.IpEndpoint | None] = [None] * size
+        self._without: list[wire.Device | wire.IpEndpoint | None] = [None] * size
 
-    def get(self, nid: int, exports: bool) -> wire.Device | wire.IpEndpoint:
+    def many(self, ids: list[int], exports: bool) -> list[wire.Node]:
         cache = self._with if exports else self._without
-        node = cache.get(nid)
-        if node is None:
-            node = cache[nid] = self._make(nid, exports)
-        return node
+        out: list[wire.Node] = []
+        for nid in ids:
+            node = cache[nid]
+            if node is None:
+                node = cache[nid] = self._make(nid, exports)
+            out.append(node)
+        return out
 
     def _make(self, nid: int, exports: bool) -> wire.Device | wire.IpEndpoint:
         devices = self._campus.devices
@@ -167,44 +172,38 @@ class _NodeCache:
         return wire.Device(mac=d.mac, ips=[d.ip], sgt=sgt, local=True)
 
 
+def _unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (np.unique's hashing path is slow on many small arrays)."""
+    ordered: np.ndarray = np.sort(values)
+    if len(ordered) < 2:
+        return ordered
+    distinct: np.ndarray = ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])]
+    return distinct
+
+
 def _graph(
     campus: Campus,
     agg: dict[str, np.ndarray],
-    keys: list[str],
+    keys: np.ndarray,
     nodes: _NodeCache,
     exports: bool,
     devs: np.ndarray,
     f_lo: int,
     f_hi: int,
-    n_dev: int,
 ) -> tuple[list[wire.Node], list[wire.Edge]]:
     src = agg["src"][f_lo:f_hi]
     dst = agg["dst"][f_lo:f_hi]
-    ids = np.unique(np.concatenate([devs, src, dst]))
-    node_list: list[wire.Node] = [nodes.get(int(i), exports) for i in ids.tolist()]
-    svc = np.unique((agg["protocol"][f_lo:f_hi] << 16) | agg["port"][f_lo:f_hi])
-    node_list.extend(wire.Service(protocol=int(v) >> 16, port=int(v) & 0xFFFF) for v in svc.tolist())
+    node_list = nodes.many(_unique(np.concatenate([devs, src, dst])).tolist(), exports)
+    svc = _unique((agg["protocol"][f_lo:f_hi] << 16) | agg["port"][f_lo:f_hi])
+    node_list.extend(wire.Service(protocol=v >> 16, port=v & 0xFFFF) for v in svc.tolist())
     edges: list[wire.Edge] = []
     for i in devs.tolist():
         d = campus.devices[i]
         assert d.mac is not None
         edges.append(wire.ConnectedTo(device=d.mac, interface=d.interface, vlan=d.vlan))
-    cols = zip(
-        src.tolist(),
-        dst.tolist(),
-        agg["protocol"][f_lo:f_hi].tolist(),
-        agg["port"][f_lo:f_hi].tolist(),
-        agg["bytes"][f_lo:f_hi].tolist(),
-        agg["packets"][f_lo:f_hi].tolist(),
-        agg["flows"][f_lo:f_hi].tolist(),
-        agg["first"][f_lo:f_hi].tolist(),
-        agg["last"][f_lo:f_hi].tolist(),
-        strict=True,
-    )
-    edges.extend(
-        wire.FlowsTo(
-            src=keys[s], dst=keys[t], protocol=p, port=o, bytes=b, packets=k, flows=n, first_seen=a, last_seen=z
-        )
-        for s, t, p, o, b, k, n, a, z in cols
-    )
+    # FlowsTo fields in declaration order: src, dst, protocol, port, bytes, packets, flows, first, last.
+    columns = [keys[src].tolist(), keys[dst].tolist()]
+    columns += [agg[name][f_lo:f_hi].tolist() for name in ("protocol", "port", "bytes", "packets", "flows")]
+    columns += [agg["first"][f_lo:f_hi].tolist(), agg["last"][f_lo:f_hi].tolist()]
+    edges.extend(itertools.starmap(wire.FlowsTo, zip(*columns, strict=True)))
     return node_list, edges
