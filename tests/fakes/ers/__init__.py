@@ -1,0 +1,1 @@
+"""A fake Cisco ISE ERS server (JSON and minimal XML) faithful to shared/reference/ise-pxgrid-ers-ad.md §2."""
