@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -391,3 +392,22 @@ def test_roles_are_learnable_from_behaviour_but_not_trivially(campus: Campus) ->
     laptops = campus.role_index == campus.roles.index("laptop")
     phones = campus.role_index == campus.roles.index("ip_phone")
     assert same[laptops].mean() < 0.85 < same[phones].mean()
+
+
+def test_bad_agent_prefix_is_refused(campus: Campus) -> None:
+    with pytest.raises(ValueError, match="agent_id_prefix"):
+        next(campus.edge_graphs(agent_id_prefix="edge agent "))
+    with pytest.raises(ValueError, match="start_seq"):
+        next(campus.edge_graphs(start_seq=0))
+
+
+def test_module_cli_writes_graphs_and_prints_totals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from clarion.synth.__main__ import main
+
+    assert main([str(tmp_path), "--devices", "150", "--switches", "2", "--remote-hosts", "10"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["files"] == len(list(tmp_path.glob("*.json"))) == 48
+    assert summary["devices"] == 150
+    assert summary["flow_rows"] == 150 * 40
+    assert main([str(tmp_path), "--devices", "0"]) == 2
+    assert "CampusSpec.devices=0" in capsys.readouterr().err

@@ -8,6 +8,7 @@ traffic), aggregated per (src, dst, protocol, port). The true role never appears
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from clarion.synth.campus import Campus
 
 MAX_EDGES = 50_000
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,63}$")
 _NODE_BITS = 19  # node ids (devices, then remote hosts) stay below 2**19 by the spec limits
 
 
@@ -30,6 +32,11 @@ def edge_graphs(
     """Sealed EdgeGraphs window by window, switch by switch; seq rises by one per graph of an agent."""
     if not (1 <= max_edges <= MAX_EDGES):
         raise ValueError(f"max_edges={max_edges!r} is out of range (accepted: 1 to {MAX_EDGES})")
+    if agent_id_prefix and not _PREFIX_RE.match(agent_id_prefix):
+        raise ValueError(
+            f"agent_id_prefix={agent_id_prefix!r} is not accepted (letters, digits and . _ : @ / -, "
+            "starting with a letter or digit, at most 64 characters)"
+        )
     if not isinstance(start_seq, int) or not (1 <= start_seq <= 2**62):
         raise ValueError(f"start_seq={start_seq!r} is out of range (accepted: 1 to 2**62)")
     spec = campus.spec
