@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from clarion import __version__
 from clarion.api.auth import TokenRegistry
 from clarion.api.graphql.router import graphql_router
+from clarion.api.identity import router as identity_router
 from clarion.api.ingest import router as ingest_router
 from clarion.api.metrics import Metrics
 from clarion.config import Settings
@@ -53,6 +54,7 @@ def create_app(settings: Settings, store: GraphStore | None = None) -> FastAPI:
     app.state.tokens = tokens
     app.state.metrics = Metrics.create()
     app.include_router(ingest_router)
+    app.include_router(identity_router)
     app.include_router(graphql_router(settings), prefix="/graphql")
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and store reachability (no token needed)")

@@ -12,6 +12,7 @@ from strawberry.tools import merge_types
 
 from clarion.analytics.policy import build_matrix
 from clarion.api.graphql.context import Context
+from clarion.api.graphql.identity import IdentityQuery
 from clarion.api.graphql.scalars import SCALARS, Long
 from clarion.api.graphql.types import (
     Device,
@@ -130,7 +131,7 @@ def _should_mask(error: GraphQLError) -> bool:
 
 #: The Query root is merged from one part per concern (core graph, identity, clustering, ...),
 #: so each concern keeps its resolvers in its own module.
-QUERY_PARTS: tuple[type, ...] = (CoreQuery,)
+QUERY_PARTS: tuple[type, ...] = (CoreQuery, IdentityQuery)
 Query = merge_types("Query", QUERY_PARTS)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import strawberry
 
 from clarion.api.graphql.context import Context
+from clarion.api.graphql.identity import DeviceIdentity, device_identity
 from clarion.api.graphql.scalars import Long
 from clarion.ingest.transform import service_key
 
@@ -108,6 +109,10 @@ class Device:
             return None
         row = await info.context.switch_loader.load(self.switch_id)
         return Switch.from_row(row) if row else None
+
+    @strawberry.field(description="Who and what this device is: user, AD groups, SGT, profile, port, IP bindings.")
+    async def identity(self, info: strawberry.Info[Context, None]) -> DeviceIdentity | None:
+        return await device_identity(info, self.uid)
 
     @strawberry.field(description="Services this device uses as a client, with the peers that offer them.")
     async def outbound(

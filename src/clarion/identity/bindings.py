@@ -1,0 +1,49 @@
+"""IP→MAC bindings that edge agents observed (a Device with its IPs in one window) → ``IpBinding``.
+
+Agents see a MAC with its IPs in NetFlow v9/IPFIX or ARP; that is evidence as good as a session for the
+correlation of IP-only flow endpoints. The flow merger calls :func:`record_agent_bindings` after it applied a
+batch, then :func:`clarion.identity.correlate.correlate` for the IPs involved.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from clarion.identity.sessions import STATEMENT
+from clarion.store.port import GraphStore
+from clarion_edge import wire
+
+log = logging.getLogger(__name__)
+
+_EMPTY: dict[str, list[Any]] = {
+    "users": [], "sgts": [], "switches": [], "devices": [], "assign": [], "closes": [], "tags": [], "attach": [],
+    "ends": [],
+}  # fmt: skip
+
+
+def bindings_from_graph(graph: wire.EdgeGraph) -> list[dict[str, Any]]:
+    """One binding row per IP held by exactly one MAC in this window (an IP claimed by two MACs is skipped)."""
+    holders: dict[str, set[str]] = {}
+    for node in graph.nodes:
+        if isinstance(node, wire.Device):
+            for ip in node.ips:
+                holders.setdefault(ip, set()).add(node.mac)
+    rows = []
+    for ip, macs in sorted(holders.items()):
+        if len(macs) != 1:
+            log.info("agent %s: IP %s seen with %d MACs in one window; no binding recorded", graph.agent_id, ip,
+                     len(macs))  # fmt: skip
+            continue
+        rows.append(
+            {"ip": ip, "mac": next(iter(macs)), "ts": graph.window.start, "last": graph.window.end, "source": "agent"}
+        )
+    return rows
+
+
+def record_agent_bindings(store: GraphStore, graph: wire.EdgeGraph) -> list[str]:
+    """Record the window's IP→MAC bindings (devices must exist: call after the batch merged); the IPs done."""
+    rows = bindings_from_graph(graph)
+    if rows:
+        store.write(STATEMENT, {**_EMPTY, "bindings": rows})
+    return [r["ip"] for r in rows]

@@ -1,0 +1,116 @@
+"""Active Directory snapshots → users, groups, nesting and computers in the graph.
+
+Cleanup follows the ownership rule: every AD write is stamped with a sync id; only after *every* merge
+statement of a sync succeeded does the cleanup remove what AD owns and that sync did not touch. A sync that
+fails (LDAP error, store error) raises before the cleanup and so deletes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from clarion.identity.names import normalise_username
+from clarion.sources.model import DirectorySnapshot
+from clarion.store.port import GraphStore
+
+log = logging.getLogger(__name__)
+CHUNK = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryMergeResult:
+    sync_id: str
+    full: bool
+    users: int
+    groups: int
+    memberships: int
+    nesting: int
+    computers: int
+    seconds: float
+
+
+def _chunks(rows: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
+def merge_directory(
+    store: GraphStore, snapshot: DirectorySnapshot, *, now_ms: int | None = None, chunk: int = CHUNK
+) -> DirectoryMergeResult:
+    """Merge one AD snapshot; a full snapshot (``since_usn is None``) then removes what it no longer has."""
+    t0 = time.perf_counter()
+    ts = int(time.time() * 1000) if now_ms is None else now_ms
+    sync_id = uuid.uuid4().hex
+    full = snapshot.since_usn is None
+
+    groups = {g.sid: {"sid": g.sid, "name": g.name, "dn": g.dn, "description": g.description} for g in snapshot.groups}
+    nesting = {(g.sid, p): {"child": g.sid, "parent": p} for g in snapshot.groups for p in g.member_of if p != g.sid}
+    users: dict[str, dict[str, object]] = {}
+    members: dict[tuple[str, str], dict[str, object]] = {}
+    for u in snapshot.users:
+        name = normalise_username(u.username)
+        if name is None:
+            log.warning("AD: user %s has an unusable sAMAccountName %r; skipped", u.dn, u.username)
+            continue
+        users[name] = {
+            "username": name, "sid": u.sid, "dn": u.dn, "upn": u.upn, "display_name": u.display_name,
+            "mail": u.mail, "enabled": u.enabled,
+        }  # fmt: skip
+        for sid in u.groups:
+            members[(name, sid)] = {"username": name, "sid": sid}
+    referenced = sorted({sid for _, sid in members})
+
+    for part in _chunks(list(groups.values()), chunk):
+        store.write("merge/identity_ad_groups", {"groups": part, "nesting": [], "sync_id": sync_id, "ts": ts})
+    for nest in _chunks(list(nesting.values()), chunk):
+        store.write("merge/identity_ad_groups", {"groups": [], "nesting": nest, "sync_id": sync_id, "ts": ts})
+    user_rows = list(users.values())
+    for i in range(0, max(len(user_rows), 1), chunk):
+        store.write(
+            "merge/identity_ad_users",
+            {"users": user_rows[i : i + chunk], "groups": [], "members": [], "sync_id": sync_id, "ts": ts},
+        )
+    for i in range(0, len(referenced), chunk):
+        store.write(
+            "merge/identity_ad_users",
+            {"users": [], "groups": referenced[i : i + chunk], "members": [], "sync_id": sync_id, "ts": ts},
+        )
+    member_rows = list(members.values())
+    for i in range(0, len(member_rows), chunk):
+        store.write(
+            "merge/identity_ad_users",
+            {"users": [], "groups": [], "members": member_rows[i : i + chunk], "sync_id": sync_id, "ts": ts},
+        )
+    n_computers = _merge_computers(store, snapshot, sync_id, ts)
+
+    # Every merge above succeeded (each raises otherwise): now, and only now, clean up what AD owns.
+    if full:
+        store.write("merge/identity_ad_cleanup_full", {"sync_id": sync_id})
+    elif users or groups:
+        store.write(
+            "merge/identity_ad_cleanup_changed",
+            {"users": sorted(users), "groups": sorted(groups), "sync_id": sync_id},
+        )
+    return DirectoryMergeResult(
+        sync_id=sync_id, full=full, users=len(users), groups=len(groups), memberships=len(members),
+        nesting=len(nesting), computers=n_computers, seconds=time.perf_counter() - t0,
+    )  # fmt: skip
+
+
+def _merge_computers(store: GraphStore, snapshot: DirectorySnapshot, sync_id: str, ts: int) -> int:
+    if not snapshot.computers:
+        return 0
+    by_name: dict[str, list[str]] = {}
+    for r in store.read("query/identity_hostnames", {}):
+        by_name.setdefault(str(r["hostname"]), []).append(str(r["uid"]))
+    rows = [
+        {"uid": uid, "sid": c.sid, "dns_host_name": c.dns_host_name, "operating_system": c.operating_system}
+        for c in snapshot.computers
+        for uid in by_name.get(c.name.lower(), [])
+    ]
+    if rows:
+        store.write("merge/identity_ad_computers", {"computers": rows, "sync_id": sync_id, "ts": ts})
+    return len(rows)

@@ -1,0 +1,197 @@
+"""POST /api/v1/identity through a real uvicorn server, then GraphQL: users, AD groups, SGT names, time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from clarion.identity import merge_directory
+from clarion.sources.model import ADGroup, ADUser, DirectorySnapshot, Session
+from clarion.sources.pxgrid.sink import session_to_json
+from tests.e2e.conftest import ADMIN_TOKEN, AGENT_TOKEN, READER_TOKEN, Api
+from tests.helpers import T0
+
+pytestmark = pytest.mark.e2e
+
+DOM = "S-1-5-21-1-2-3"
+MAC_A, MAC_B, MAC_C = "02:00:00:00:0a:01", "02:00:00:00:0a:02", "02:00:00:00:0a:03"
+
+IDENTITY = """query($mac: String!) { device(mac: $mac) { uid identity {
+  user { username displayName source since until }
+  adGroups { sid name via depth }
+  sgt { value name source since }
+  endpointProfile profileSource sessionState
+  ports { switchId interface vlan source }
+  ipBindings { ip since until source }
+} } }"""
+
+
+def sessions() -> list[Session]:
+    return [
+        Session(mac=MAC_A, ips=("10.20.0.11",), username="CORP\\alice", sgt=4, switch_id="192.0.2.10",
+                interface="GigabitEthernet1/0/11", vlan=20, endpoint_profile="Windows10-Workstation",
+                timestamp_ms=T0 + 1_000),
+        Session(mac=MAC_B, ips=("10.20.0.12",), username="bob@corp.local", sgt_name="Contractors",
+                switch_id="192.0.2.10", interface="GigabitEthernet1/0/12", timestamp_ms=T0 + 2_000),
+        Session(mac=MAC_C, ips=("10.20.0.13",), username="02-00-00-00-0A-03", sgt=15, timestamp_ms=T0 + 3_000),
+    ]  # fmt: skip
+
+
+def body(items: list[Session] | None = None, **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "sessions": [session_to_json(s) for s in (sessions() if items is None else items)],
+        "security_groups": [
+            {"value": 4, "name": "Employees", "description": "staff"},
+            {"value": 5, "name": "Contractors"},
+            {"value": 15, "name": "BYOD"},
+        ],
+    }
+    out.update(extra)
+    return out
+
+
+def directory() -> DirectorySnapshot:
+    """alice is in Team-A, which is in Engineering, which is in Staff; bob only in Domain Users."""
+    groups = [
+        ADGroup(sid=f"{DOM}-513", name="Domain Users", dn="CN=Domain Users,DC=corp,DC=local"),
+        ADGroup(sid=f"{DOM}-1100", name="Staff", dn="CN=Staff,DC=corp,DC=local"),
+        ADGroup(sid=f"{DOM}-1101", name="Engineering", dn="CN=Engineering,DC=corp,DC=local",
+                member_of=(f"{DOM}-1100",)),
+        ADGroup(sid=f"{DOM}-1102", name="Team-A", dn="CN=Team-A,DC=corp,DC=local", member_of=(f"{DOM}-1101",)),
+    ]  # fmt: skip
+    users = [
+        ADUser(sid=f"{DOM}-2001", username="alice", dn="CN=Alice,DC=corp,DC=local", display_name="Alice Adams",
+               groups=(f"{DOM}-1102", f"{DOM}-513")),
+        ADUser(sid=f"{DOM}-2002", username="Bob", dn="CN=Bob,DC=corp,DC=local", display_name="Bob Brown",
+               groups=(f"{DOM}-513",)),
+    ]  # fmt: skip
+    return DirectorySnapshot(users=users, groups=groups, highest_usn=100)
+
+
+def identity_of(api: Api, mac: str) -> dict[str, Any]:
+    r = api.graphql(IDENTITY, {"mac": mac})
+    assert "errors" not in r, r
+    return r["data"]["device"]["identity"]  # type: ignore[no-any-return]
+
+
+def post(api: Api, payload: Any, token: str = ADMIN_TOKEN) -> Any:
+    with api.client(token) as c:
+        return c.post("/api/v1/identity", json=payload)
+
+
+def graph_dump(api: Api) -> list[Any]:
+    rows = api.store._query(
+        "MATCH (n) OPTIONAL MATCH (n)-[r]->(m) RETURN labels(n), properties(n), type(r), properties(r), properties(m)",
+        {}, name="dump",
+    )  # fmt: skip
+    return sorted(repr(sorted(r.items())) for r in rows)
+
+
+def test_sessions_and_directory_show_user_groups_and_named_sgt(api: Api) -> None:
+    r = post(api, body())
+    assert r.status_code == 200, r.text
+    assert r.json()["sessions"] == 3
+    assert r.json()["security_groups"] == 3
+    assert r.json()["skipped_users"] == 1  # the MAB session names the MAC, not a person
+    merge_directory(api.store, directory(), now_ms=T0 + 5_000)
+
+    alice = identity_of(api, MAC_A)
+    assert alice["user"] == {"username": "alice", "displayName": "Alice Adams", "source": "ise",
+                             "since": T0 + 1_000, "until": None}  # fmt: skip
+    assert alice["adGroups"] == [
+        {"sid": f"{DOM}-513", "name": "Domain Users", "via": "DIRECT", "depth": 1},
+        {"sid": f"{DOM}-1102", "name": "Team-A", "via": "DIRECT", "depth": 1},
+        {"sid": f"{DOM}-1101", "name": "Engineering", "via": "NESTED", "depth": 2},
+        {"sid": f"{DOM}-1100", "name": "Staff", "via": "NESTED", "depth": 3},
+    ]
+    assert alice["sgt"] == {"value": 4, "name": "Employees", "source": "ise", "since": T0 + 1_000}
+    assert alice["endpointProfile"] == "Windows10-Workstation"
+    assert alice["profileSource"] == "ise"
+    assert alice["ports"] == [
+        {"switchId": "192.0.2.10", "interface": "GigabitEthernet1/0/11", "vlan": 20, "source": "ise"}
+    ]
+    assert alice["ipBindings"] == [{"ip": "10.20.0.11", "since": T0 + 1_000, "until": None, "source": "ise"}]
+
+    bob = identity_of(api, MAC_B)  # SGT given by name only: resolved through the security groups
+    assert bob["sgt"]["value"] == 5
+    assert bob["sgt"]["name"] == "Contractors"
+    assert [g["name"] for g in bob["adGroups"]] == ["Domain Users"]
+    mab = identity_of(api, MAC_C)
+    assert mab["user"] is None
+    assert mab["sgt"]["name"] == "BYOD"
+
+    r = api.graphql('{ user(name: "CORP\\\\alice") { username displayName sid groups { name via } devices { uid } } }')
+    assert r["data"]["user"]["username"] == "alice"
+    assert r["data"]["user"]["sid"] == f"{DOM}-2001"
+    assert [d["uid"] for d in r["data"]["user"]["devices"]] == [MAC_A]
+    assert {g["name"]: g["via"] for g in r["data"]["user"]["groups"]}["Staff"] == "NESTED"
+    assert api.graphql('{ user(name: "nobody") { username } }')["data"]["user"] is None
+
+
+def test_same_body_twice_changes_nothing(api: Api) -> None:
+    assert post(api, body()).status_code == 200
+    before = graph_dump(api)
+    assert post(api, body()).status_code == 200
+    assert graph_dump(api) == before
+
+
+def test_disconnected_ends_the_assignment_and_binding_but_keeps_history(api: Api) -> None:
+    assert post(api, body()).status_code == 200
+    bye = Session(mac=MAC_A, ips=("10.20.0.11",), username="alice", state="DISCONNECTED", timestamp_ms=T0 + 9_000)
+    assert post(api, body([bye])).status_code == 200
+    ident = identity_of(api, MAC_A)
+    assert ident["user"] is None  # nobody is on the device now
+    assert ident["sessionState"] == "DISCONNECTED"
+    r = api.graphql(
+        "query($mac: String!) { device(mac: $mac) { identity { users { username since until } } } }", {"mac": MAC_A}
+    )
+    assert r["data"]["device"]["identity"]["users"] == [{"username": "alice", "since": T0 + 1_000, "until": T0 + 9_000}]
+    assert ident["ipBindings"] == [{"ip": "10.20.0.11", "since": T0 + 1_000, "until": T0 + 9_000, "source": "ise"}]
+    assert ident["sgt"]["value"] == 4  # the last known SGT stays
+    # an older event arriving late does not reopen what ended
+    late = Session(mac=MAC_A, ips=("10.20.0.11",), username="alice", timestamp_ms=T0 + 5_000)
+    assert post(api, body([late])).status_code == 200
+    assert identity_of(api, MAC_A)["user"] is None
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path", "words"),
+    [
+        (lambda b: b["sessions"][0].__setitem__("mac", "02:00:00:00:0a:zz"), "$.sessions[0].mac", "match"),
+        (lambda b: b["sessions"][1].__setitem__("ips", ["10.0.0.300"]), "$.sessions[1].ips[0]", "IPv4 or IPv6"),
+        (lambda b: b["sessions"][0].__setitem__("sgt", 70000), "$.sessions[0].sgt", "<= 65535"),
+        (lambda b: b["sessions"][2].__setitem__("state", "ASLEEP"), "$.sessions[2].state", "ASLEEP"),
+        (lambda b: b["sessions"][0].__setitem__("vlan", 0), "$.sessions[0].vlan", ">= 1"),
+        (lambda b: b["security_groups"][1].__setitem__("name", ""), "$.security_groups[1].name", "length >= 1"),
+        (lambda b: b.__setitem__("session", []), "$", "session"),
+        (lambda b: b.__setitem__("egress_cells", [{"src_sgt": 4}]), "$.egress_cells[0]", "dst_sgt"),
+    ],
+    ids=["mac", "ip", "sgt", "state", "vlan", "group-name", "unknown-field", "cell"],
+)
+def test_invalid_bodies_get_422_naming_the_field_and_write_nothing(api: Api, mutate, path, words) -> None:  # type: ignore[no-untyped-def]
+    b = body()
+    mutate(b)
+    r = post(api, b)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"]["path"] == path
+    assert words in r.json()["detail"]["error"]
+    assert api.store._query("MATCH (n) RETURN count(n) AS n", {}, name="count")[0]["n"] == 0
+
+
+def test_limits_are_413(api: Api) -> None:
+    many = [Session(mac=f"02:00:00:00:{i >> 8:02x}:{i & 255:02x}", timestamp_ms=T0) for i in range(1001)]
+    r = post(api, body(many))
+    assert r.status_code == 413
+    assert "1004 rows" in r.json()["detail"]["error"]
+    with api.client(ADMIN_TOKEN) as c:
+        r = c.post("/api/v1/identity", content=b" " * 2_000_001)
+    assert r.status_code == 413
+    assert api.store._query("MATCH (n) RETURN count(n) AS n", {}, name="count")[0]["n"] == 0
+
+
+def test_only_admin_or_identity_tokens_write(api: Api) -> None:
+    assert post(api, body(), token=READER_TOKEN).status_code == 403
+    assert post(api, body(), token=AGENT_TOKEN).status_code == 403
+    with api.client(None) as c:
+        assert c.post("/api/v1/identity", json=body()).status_code == 401
