@@ -10,6 +10,7 @@ import typer
 
 from clarion import __version__
 from clarion.config import Settings
+from clarion.identity.cli import ad_app, import_app
 
 app = typer.Typer(
     name="clarion",
@@ -22,6 +23,8 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
+app.add_typer(import_app, name="import")
+app.add_typer(ad_app, name="ad")
 
 
 def _version(value: bool) -> None:

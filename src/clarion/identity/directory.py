@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clarion.identity.names import normalise_username
+from clarion.sources.ad import ADConfig, sync_directory
 from clarion.sources.model import DirectorySnapshot
 from clarion.store.port import GraphStore
 
@@ -114,3 +115,9 @@ def _merge_computers(store: GraphStore, snapshot: DirectorySnapshot, sync_id: st
     if rows:
         store.write("merge/identity_ad_computers", {"computers": rows, "sync_id": sync_id, "ts": ts})
     return len(rows)
+
+
+def sync_and_merge(store: GraphStore, config: ADConfig, since_usn: int | None = None) -> DirectoryMergeResult:
+    """Read AD, then merge. An LDAP failure raises ``ADError`` before anything is written or deleted."""
+    snapshot = sync_directory(config, since_usn)
+    return merge_directory(store, snapshot)
