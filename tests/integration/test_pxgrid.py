@@ -540,3 +540,36 @@ def test_a_silent_pubsub_node_is_detected_by_pings_and_replaced(
     time.sleep(1.5)  # pongs now keep the link alive past read_timeout
     assert fake.ws_connects == connects
     assert svc.consumer.phase == "streaming"
+
+
+class _FlakySink(MemorySink):
+    """Fails one batch, like a Clarion server that is briefly down."""
+
+    def __init__(self, fail_on_call: int) -> None:
+        super().__init__()
+        self.calls = 0
+        self.fail_on_call = fail_on_call
+
+    def apply(self, sessions: list[Session]) -> None:
+        self.calls += 1
+        if self.calls == self.fail_on_call:
+            raise ConnectionError("server unavailable")
+        super().apply(sessions)
+
+
+def test_a_failed_sink_batch_is_recovered_not_lost(
+    fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService]
+) -> None:
+    sink = _FlakySink(fail_on_call=2)  # the empty bulk download makes no call: 1 = first message, 2 = second
+    svc = run_service(settings_for(fake, pki), sink)
+    wait_for(lambda: streaming(svc)() and fake.subscribed() == 1)
+    fake.add_sessions([session(0, T0)])
+    fake.ws_connects = 0
+    fake.publish_sessions([session(1, T0 + 1)])
+    wait_for(lambda: "aa:bb:cc:00:00:01" in sink.latest)
+    fake.publish_sessions([session(2, T0 + 2)])
+    wait_for(lambda: sink.latest == expected(fake), what="the failed batch recovered after a reconnect")
+    status = get_status(svc)
+    assert status["counters"]["sink_errors"] == 1
+    assert status["counters"]["reconnects"] == 1
+    assert fake.ws_connects == 1

@@ -86,3 +86,23 @@ def test_settings_from_toml_reject_unknown_keys(tmp_path: Path) -> None:
     p.write_text('[pxgrid]\nnode_name = "c1"\nhostz = ["ise1"]\n')
     with pytest.raises(ValueError, match="unknown \\[pxgrid\\] keys \\['hostz'\\]"):
         load_settings(p)
+
+
+def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
+    import random
+
+    from clarion.sources.pxgrid.consumer import PxGridConsumer
+    from clarion.sources.pxgrid.settings import PxGridSettings
+
+    settings = PxGridSettings(
+        node_name="c", hosts=("ise",), password_file=Path("/tmp/pw"), backoff_base_s=1.0, backoff_cap_s=60.0
+    )
+    consumer = PxGridConsumer(settings, MemorySink(), rng=random.Random(7))
+    try:
+        for failures, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0), (6, 32.0), (7, 60.0), (30, 60.0)]:
+            delays = [consumer._backoff(failures) for _ in range(200)]
+            assert min(delays) >= ceiling / 2
+            assert max(delays) <= ceiling
+            assert len(set(delays)) > 150  # jittered, so many clients do not reconnect in step
+    finally:
+        consumer.http.close()
