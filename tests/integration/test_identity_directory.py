@@ -1,0 +1,168 @@
+"""AD snapshots and TrustSec records merged on a real FalkorDB: cleanup only after a sync's own success."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from clarion.identity import merge_directory, merge_egress_cells, merge_security_groups, merge_sessions, merge_sgacls
+from clarion.identity.directory import sync_and_merge
+from clarion.sources.ad import ADConfig, ADError
+from clarion.sources.model import (
+    ADComputer,
+    ADGroup,
+    ADUser,
+    DirectorySnapshot,
+    EgressCell,
+    SecurityGroup,
+    Session,
+    Sgacl,
+)
+from clarion.store.falkordb_store import FalkorDBStore
+from clarion.store.port import Row, StoreError
+from tests.helpers import T0
+
+pytestmark = pytest.mark.integration
+
+DOM = "S-1-5-21-9-8-7"
+USERS, STAFF, ENG, TEAM = f"{DOM}-513", f"{DOM}-1100", f"{DOM}-1101", f"{DOM}-1102"
+
+
+def snapshot() -> DirectorySnapshot:
+    return DirectorySnapshot(
+        groups=[
+            ADGroup(sid=USERS, name="Domain Users", dn="CN=Domain Users,DC=corp"),
+            ADGroup(sid=STAFF, name="Staff", dn="CN=Staff,DC=corp"),
+            ADGroup(sid=ENG, name="Engineering", dn="CN=Engineering,DC=corp", member_of=(STAFF,)),
+            ADGroup(sid=TEAM, name="Team-A", dn="CN=Team-A,DC=corp", member_of=(ENG,)),
+        ],
+        users=[
+            ADUser(sid=f"{DOM}-2001", username="alice", dn="CN=alice,DC=corp", groups=(TEAM, USERS)),
+            ADUser(sid=f"{DOM}-2002", username="bob", dn="CN=bob,DC=corp", groups=(ENG, USERS)),
+        ],
+        computers=[ADComputer(sid=f"{DOM}-3001", name="PC01", dns_host_name="pc01.corp", operating_system="Win 11")],
+        highest_usn=10,
+    )
+
+
+def memberships(store: FalkorDBStore) -> set[tuple[str, str]]:
+    rows = store._query(
+        "MATCH (a)-[:MEMBER_OF]->(g:ADGroup) RETURN coalesce(a.username, a.name) AS a, g.name AS g", {}, name="m"
+    )
+    return {(r["a"], r["g"]) for r in rows}
+
+
+def groups_of(store: FalkorDBStore, user: str) -> dict[str, int]:
+    rows = store.read("query/identity_user_groups", {"usernames": [user]})
+    return {r["group_name"]: int(r["depth"]) for r in rows}
+
+
+def test_full_sync_builds_nesting_and_the_next_full_sync_removes_what_left(store: FalkorDBStore) -> None:
+    first = merge_directory(store, snapshot(), now_ms=T0)
+    assert (first.users, first.groups, first.memberships, first.nesting) == (2, 4, 4, 2)
+    assert groups_of(store, "alice") == {"Team-A": 1, "Domain Users": 1, "Engineering": 2, "Staff": 3}
+    assert groups_of(store, "bob") == {"Engineering": 1, "Domain Users": 1, "Staff": 2}
+
+    # bob left Engineering; Team-A was deleted (alice with it); Staff is now empty of sub-groups
+    snap = snapshot()
+    snap.groups = [g for g in snap.groups if g.sid != TEAM]
+    snap.users = [replace(snap.users[0], groups=(USERS,)), replace(snap.users[1], groups=(USERS,))]
+    merge_directory(store, snap, now_ms=T0 + 1)
+    assert memberships(store) == {("alice", "Domain Users"), ("bob", "Domain Users"), ("Engineering", "Staff")}
+    assert groups_of(store, "alice") == {"Domain Users": 1}
+    names = {r["n"] for r in store._query("MATCH (g:ADGroup) RETURN g.name AS n", {}, name="g")}
+    assert names == {"Domain Users", "Staff", "Engineering"}
+
+
+def test_user_gone_from_ad_keeps_session_history_but_loses_ad_facts(store: FalkorDBStore) -> None:
+    merge_directory(store, snapshot(), now_ms=T0)
+    merge_sessions(store, [Session(mac="02:00:00:00:0d:01", username="CORP\\alice", timestamp_ms=T0)])
+    snap = snapshot()
+    snap.users = [u for u in snap.users if u.username != "alice"]
+    merge_directory(store, snap, now_ms=T0 + 1)
+    alice = store._query("MATCH (u:User {username: 'alice'}) RETURN u", {}, name="u")[0]["u"]
+    assert alice.get("sid") is None
+    assert alice["ad_removed"] is True
+    assert groups_of(store, "alice") == {}
+    assert store._query("MATCH (:Device)-[:ASSIGNED_TO]->(:User {username: 'alice'}) RETURN 1 AS x", {}, name="a")
+    assert not store._query("MATCH (u:User {username: 'nobody'}) RETURN u", {}, name="u")
+
+
+class FailingStore:
+    """Delegates to a real store but fails the n-th write, like a store that goes away mid-sync."""
+
+    def __init__(self, inner: FalkorDBStore, fail_at: int) -> None:
+        self.inner, self.fail_at, self.writes = inner, fail_at, 0
+        self.dialect = inner.dialect
+
+    def read(self, statement: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        return self.inner.read(statement, params)
+
+    def write(self, statement: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        self.writes += 1
+        if self.writes == self.fail_at:
+            raise StoreError(f"FalkorDB: connection lost ({statement})")
+        return self.inner.write(statement, params)
+
+
+def test_a_sync_that_fails_part_way_deletes_nothing(store: FalkorDBStore) -> None:
+    merge_directory(store, snapshot(), now_ms=T0)
+    before = memberships(store)
+    empty = DirectorySnapshot(groups=[], users=[], highest_usn=11)  # would remove everything on success
+    with pytest.raises(StoreError):
+        merge_directory(FailingStore(store, fail_at=2), empty, now_ms=T0 + 1)  # type: ignore[arg-type]
+    assert memberships(store) == before
+    assert groups_of(store, "alice")["Staff"] == 3
+
+
+def test_a_failed_ldap_sync_changes_nothing(store: FalkorDBStore) -> None:
+    merge_directory(store, snapshot(), now_ms=T0)
+    before = memberships(store)
+    config = ADConfig(url="ldaps://127.0.0.1:1", bind_user="svc@corp", password="x", timeout_s=2)
+    with pytest.raises(ADError, match=r"127\.0\.0\.1:1"):
+        sync_and_merge(store, config)
+    assert memberships(store) == before
+
+
+def test_incremental_sync_replaces_only_the_changed_users_memberships(store: FalkorDBStore) -> None:
+    merge_directory(store, snapshot(), now_ms=T0)
+    changed = DirectorySnapshot(
+        users=[ADUser(sid=f"{DOM}-2002", username="bob", dn="CN=bob,DC=corp", groups=(USERS,))],
+        highest_usn=12, since_usn=11,
+    )  # fmt: skip
+    result = merge_directory(store, changed, now_ms=T0 + 1)
+    assert not result.full
+    assert ("bob", "Engineering") not in memberships(store)
+    assert ("alice", "Team-A") in memberships(store)  # untouched by an incremental sync
+    assert groups_of(store, "alice")["Staff"] == 3
+
+
+def test_ad_computers_annotate_devices_that_machine_auth_named(store: FalkorDBStore) -> None:
+    merge_sessions(store, [Session(mac="02:00:00:00:0d:02", username="host/PC01.corp.local", timestamp_ms=T0)])
+    assert merge_directory(store, snapshot(), now_ms=T0).computers == 1
+    d = store._query("MATCH (d:Device {uid: '02:00:00:00:0d:02'}) RETURN d", {}, name="d")[0]["d"]
+    assert (d["hostname"], d["operating_system"], d["ad_sid"]) == ("pc01", "Win 11", f"{DOM}-3001")
+    users = {r["n"] for r in store._query("MATCH (u:User) RETURN u.username AS n", {}, name="u")}
+    assert users == {"alice", "bob"}  # machine authentication is a computer, never a User
+
+
+def test_security_groups_name_sgts_and_a_complete_matrix_replaces_cells(store: FalkorDBStore) -> None:
+    merge_sessions(store, [Session(mac="02:00:00:00:0d:03", sgt=4, sgt_name="Staff-old", timestamp_ms=T0)])
+    merge_security_groups(
+        store, [SecurityGroup(value=4, name="Employees"), SecurityGroup(value=11, name="Servers")], T0
+    )
+    sgts = {r["value"]: r["name"] for r in store.read("query/identity_sgt_names", {})}
+    assert sgts == {4: "Employees", 11: "Servers"}  # ISE's name wins over a session's
+
+    merge_sgacls(store, [Sgacl(name="Web", aces="permit tcp dst eq 443"), Sgacl(name="Old", aces="deny ip")], T0)
+    merge_egress_cells(store, [EgressCell(4, 11, ("Web",)), EgressCell(11, 4, (), "DENY_IP")], T0, complete=True)
+    merge_egress_cells(store, [EgressCell(4, 11, ("Web", "Old"))], T0 + 1, complete=True)
+    merge_sgacls(store, [], T0 + 1, deleted=["Old"])
+    rows = store._query(
+        "MATCH (a:SGT)-[e:EGRESS_POLICY]->(b:SGT) RETURN a.value AS a, b.value AS b, e.sgacls AS acls", {}, name="e"
+    )
+    assert [(r["a"], r["b"], r["acls"]) for r in rows] == [(4, 11, ["Web", "Old"])]
+    assert [r["n"] for r in store._query("MATCH (x:Sgacl) RETURN x.name AS n", {}, name="s")] == ["Web"]
