@@ -264,6 +264,9 @@ class ADClient:
 
     def root_dse(self, attributes: Iterable[str]) -> dict[str, Any]:
         """Read the rootDSE fresh (ldap3's cached server info would be stale for highestCommittedUSN)."""
+        if self._server is not None:  # ldap3's MOCK has no rootDSE entry: use the DSA info it was built with
+            other = self._server.info.other if self._server.info else {}
+            return {name: other[name] for name in attributes if name in other}
         try:
             # '*' and not the names: rootDSE attributes such as highestCommittedUSN are not in the schema
             ok = self.conn.search("", "(objectClass=*)", ldap3.BASE, attributes=[ldap3.ALL_ATTRIBUTES])

@@ -1,0 +1,181 @@
+"""Fast AD tier on ldap3's MOCK_SYNC with the offline AD 2012 R2 schema: value parsing, paging, incremental logic.
+
+The mock computes nothing (no memberOf, objectCategory or tokenGroups), so fixtures write those themselves;
+server-side transitive queries are covered on Samba in tests/integration/test_ad_samba.py.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import ldap3
+import pytest
+from ldap3 import MODIFY_ADD, MODIFY_REPLACE
+
+from clarion.sources.ad import ADClient, ADConfig, ADError, ADSync, transitive_groups
+from clarion.sources.model import ADGroup, ADUser, DirectorySnapshot
+
+BASE = "DC=corp,DC=local"
+DOMAIN = "S-1-5-21-1004336348-1177238915-682003330"
+SVC = f"CN=svc,CN=Users,{BASE}"
+
+
+def sid_bytes(sid: str) -> bytes:
+    parts = [int(p) for p in sid.split("-")[1:]]
+    revision, authority, subs = parts[0], parts[1], parts[2:]
+    return bytes([revision, len(subs)]) + authority.to_bytes(6, "big") + struct.pack("<" + "I" * len(subs), *subs)
+
+
+class MockDirectory:
+    """An ldap3 MOCK server holding an AD-shaped directory; every connection to it shares the same DIT."""
+
+    def __init__(self) -> None:
+        self.server = ldap3.Server("dc.corp.local", get_info=ldap3.OFFLINE_AD_2012_R2)
+        self.conn = ldap3.Connection(self.server, user=SVC, password="pw", client_strategy=ldap3.MOCK_SYNC)
+        self.usn = 1000
+        self.server.info.other["highestCommittedUSN"] = [str(self.usn)]
+        svc = {"userPassword": "pw", "sAMAccountName": "svc", "objectSid": sid_bytes(f"{DOMAIN}-1100")}
+        self._add(SVC, "person", svc)
+        assert self.conn.bind()
+
+    def _add(self, dn: str, category: str, attrs: dict[str, Any]) -> None:
+        self.usn += 1
+        classes = ["top", "person", "organizationalPerson", "user"] if category != "group" else ["top", "group"]
+        if category == "computer":
+            classes.append("computer")
+        attrs = {"objectClass": classes, "objectCategory": category, "uSNChanged": self.usn, **attrs}
+        attrs["distinguishedName"] = dn  # AD computes it; the mock needs it written for DN lookups
+        assert self.conn.strategy.add_entry(dn, attrs), dn
+        self.server.info.other["highestCommittedUSN"] = [str(self.usn)]
+
+    def user(self, name: str, rid: int, *, member_of: tuple[str, ...] = (), uac: int = 512, **extra: Any) -> str:
+        dn = f"CN={name},CN=Users,{BASE}"
+        attrs = {"sAMAccountName": name, "objectSid": sid_bytes(f"{DOMAIN}-{rid}"), "primaryGroupID": 513}
+        attrs |= {"userAccountControl": uac, "memberOf": list(member_of), **extra}
+        self._add(dn, "person", attrs)
+        return dn
+
+    def group(self, name: str, rid: int, *, members: tuple[str, ...] = (), member_of: tuple[str, ...] = ()) -> str:
+        dn = f"CN={name},CN=Users,{BASE}"
+        attrs = {"sAMAccountName": name, "objectSid": sid_bytes(f"{DOMAIN}-{rid}"), "member": list(members)}
+        self._add(dn, "group", attrs | {"memberOf": list(member_of)})
+        return dn
+
+    def computer(self, name: str, rid: int, dns: str) -> None:
+        attrs = {"sAMAccountName": f"{name}$", "objectSid": sid_bytes(f"{DOMAIN}-{rid}"), "dNSHostName": dns}
+        self._add(f"CN={name},CN=Computers,{BASE}", "computer", attrs)
+
+    def touch(self, dn: str, changes: dict[str, Any]) -> None:
+        self.usn += 1
+        changes = {k: [(MODIFY_REPLACE, v if isinstance(v, list) else [v])] for k, v in changes.items()}
+        changes["uSNChanged"] = [(MODIFY_REPLACE, [self.usn])]
+        assert self.conn.modify(dn, changes), self.conn.result
+        self.server.info.other["highestCommittedUSN"] = [str(self.usn)]
+
+
+def config(page_size: int = 500) -> ADConfig:
+    return ADConfig(url="ldaps://dc.corp.local", bind_user=SVC, password="pw", base_dn=BASE, page_size=page_size)
+
+
+@pytest.fixture
+def ad() -> MockDirectory:
+    d = MockDirectory()
+    eng = f"CN=Eng,CN=Users,{BASE}"
+    team1 = f"CN=Team1,CN=Users,{BASE}"
+    alice = d.user("alice", 1101, member_of=(eng,), userPrincipalName="alice@corp.local", mail="a@corp.local")
+    bob = d.user("bob", 1102, member_of=(team1,), displayName="Bob B")
+    d.user("carol", 1103, uac=514)
+    d.group("Domain Users", 513, member_of=())
+    d.group("Eng", 1200, members=(alice, team1))
+    d.group("Team1", 1201, members=(bob,), member_of=(eng,))
+    d.computer("PC1", 1300, "pc1.corp.local")
+    return d
+
+
+def test_values_are_parsed_into_records(ad: MockDirectory) -> None:
+    snap = ADSync(config(), server=ad.server).sync()
+    users = {u.username: u for u in snap.users}
+    assert users["alice"] == ADUser(
+        sid=f"{DOMAIN}-1101",
+        username="alice",
+        dn=f"CN=alice,CN=Users,{BASE}",
+        upn="alice@corp.local",
+        mail="a@corp.local",
+        groups=(f"{DOMAIN}-1200", f"{DOMAIN}-513"),
+        usn_changed=1002,
+    )
+    assert users["bob"].display_name == "Bob B"
+    assert users["carol"].enabled is False
+    assert users["carol"].groups == (f"{DOMAIN}-513",)
+    groups = {g.name: g for g in snap.groups}
+    assert groups["Team1"] == ADGroup(f"{DOMAIN}-1201", "Team1", f"CN=Team1,CN=Users,{BASE}", (f"{DOMAIN}-1200",))
+    assert [(c.name, c.dns_host_name, c.sid) for c in snap.computers] == [("PC1", "pc1.corp.local", f"{DOMAIN}-1300")]
+    assert (snap.highest_usn, snap.since_usn) == (ad.usn, None)
+
+
+def test_paging_returns_every_entry_in_pages_of_the_configured_size(ad: MockDirectory) -> None:
+    for i in range(11):
+        ad.user(f"u{i:02d}", 2000 + i)
+    client = ADClient(config(page_size=3), server=ad.server)
+    client.connect()
+    calls: list[int] = []
+    search = client.conn.search
+
+    def counting(*args: Any, **kw: Any) -> Any:
+        calls.append(kw["paged_size"])
+        return search(*args, **kw)
+
+    client.conn.search = counting
+    names = [a["sAMAccountName"] for _dn, a in client.paged_search(BASE, "(objectCategory=person)", ["sAMAccountName"])]
+    client.close()
+    assert sorted(names) == sorted(["svc", "alice", "bob", "carol", *(f"u{i:02d}" for i in range(11))])
+    # 15 entries, 3 a page (the mock may end with one empty page where AD sends an empty cookie)
+    assert set(calls) == {3}
+    assert len(calls) in (5, 6)
+
+
+def test_transitive_groups_walk_nesting_and_survive_cycles(ad: MockDirectory) -> None:
+    snap = ADSync(config(), server=ad.server).sync()
+    closure = transitive_groups(snap)
+    assert closure[f"{DOMAIN}-1102"] == {f"{DOMAIN}-1201", f"{DOMAIN}-1200", f"{DOMAIN}-513"}
+    cyclic = DirectorySnapshot(
+        users=[ADUser("S-u", "u", "cn=u", groups=("S-a",))],
+        groups=[ADGroup("S-a", "a", "cn=a", ("S-b",)), ADGroup("S-b", "b", "cn=b", ("S-a", "S-c"))],
+    )
+    assert transitive_groups(cyclic) == {"S-u": {"S-a", "S-b", "S-c"}}
+
+
+def test_incremental_picks_changed_objects_and_members_of_changed_groups(ad: MockDirectory) -> None:
+    sync = ADSync(config(), server=ad.server)
+    base = sync.sync()
+    bob = f"CN=bob,CN=Users,{BASE}"
+    eng = f"CN=Eng,CN=Users,{BASE}"
+    ad.touch(f"CN=carol,CN=Users,{BASE}", {"mail": "carol@corp.local"})
+    # bob joins Eng: the group changes; the mock does not maintain the back-link, so write it as AD would show it
+    ad.touch(eng, {"member": [f"CN=alice,CN=Users,{BASE}", f"CN=Team1,CN=Users,{BASE}", bob]})
+    assert ad.conn.modify(bob, {"memberOf": [(MODIFY_ADD, [eng])]})
+    delta = sync.sync_changes(base)
+    assert delta.since_usn == base.highest_usn + 1
+    assert sorted(u.username for u in delta.users) == ["bob", "carol"]
+    assert [g.name for g in delta.groups] == ["Eng"]
+    bob_now = next(u for u in delta.users if u.username == "bob")
+    assert f"{DOMAIN}-1200" in bob_now.groups
+
+
+def test_bad_bind_and_missing_base_raise_without_partial_state(ad: MockDirectory) -> None:
+    bad = ADConfig(url="ldaps://dc.corp.local", bind_user=SVC, password="wrong", base_dn=BASE)
+    with pytest.raises(ADError, match=r"AD ldaps://dc\.corp\.local: bind as .* refused: invalidCredentials"):
+        ADSync(bad, server=ad.server).sync()
+    sync = ADSync(ADConfig(url="ldaps://dc.corp.local", bind_user=SVC, password="pw", base_dn="OU=Nope," + BASE),
+                  server=ad.server)  # fmt: skip
+    with pytest.raises(ADError, match=r"search .* under 'OU=Nope,DC=corp,DC=local' failed"):
+        sync.sync()
+    assert sync._members is None
+
+
+def test_unreadable_entries_are_skipped_not_fatal(ad: MockDirectory) -> None:
+    ad._add(f"CN=ghost,CN=Users,{BASE}", "person", {"cn": "ghost"})  # no sAMAccountName/objectSid visible
+    snap = ADSync(config(), server=ad.server).sync()
+    assert "ghost" not in {u.username for u in snap.users}
+    assert len(snap.users) == 4
