@@ -411,3 +411,35 @@ def test_module_cli_writes_graphs_and_prints_totals(tmp_path: Path, capsys: pyte
     assert summary["flow_rows"] == 150 * 40
     assert main([str(tmp_path), "--devices", "0"]) == 2
     assert "CampusSpec.devices=0" in capsys.readouterr().err
+
+
+def test_scanners_sweep_many_hosts_on_low_ports(campus: Campus) -> None:
+    assert len(campus.scanners) == 1
+    scanner = campus.scanners[0]
+    rows = campus.flows[campus.flows["src"] == scanner]
+    low = rows[(rows["port"] <= 1024) & (rows["dst"] >= 0)]
+    assert len(set(low["dst"].tolist())) > 100
+    assert len(set(low["port"].tolist())) > 100
+    assert campus.devices[scanner].switch_id.startswith("sw-acc-")
+
+
+def test_a_week_has_quiet_weekends_and_absent_laptops() -> None:
+    c = generate_campus(CampusSpec(seed=4, switches=3, devices=1_000, remote_hosts=50, days=7))
+    f = c.flows
+    day = (f["first_ms"] - DEFAULT_START_MS) // DAY_MS  # 2026-11-02 is a Monday
+    per_day = np.bincount(day, minlength=7)
+    assert per_day[5:].max() < 0.5 * per_day[:5].min()
+    owner = np.where(f["src"] >= 0, f["src"], f["dst"])
+    seen = np.zeros((len(c.devices), 7), dtype=bool)
+    seen[owner, day] = True
+    weekdays_seen = seen[:, :5].sum(axis=1)
+    laptops = c.role_index == c.roles.index("laptop")
+    servers = c.role_index == c.roles.index("domain_controller")
+    assert weekdays_seen[laptops].mean() < 4.6
+    assert weekdays_seen[servers].min() == 5
+
+
+def test_second_role_is_ground_truth_for_mixed_devices(campus: Campus) -> None:
+    mixed = [d for d in campus.devices if campus.second_role(d.ip) is not None]
+    assert 0 < len(mixed) < 0.05 * len(campus.devices)
+    assert all(campus.second_role(d.ip) != d.role for d in mixed)

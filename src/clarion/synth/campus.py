@@ -44,6 +44,10 @@ class Campus:
     switch_index: np.ndarray
     role_index: np.ndarray
     expected_sgt_values: np.ndarray
+    #: Per device: index of the role of a second job it does (a DC that also serves DHCP), or -1.
+    second_role_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
+    #: Ground truth of anomalies: indexes of the devices that sweep other hosts' low ports.
+    scanners: list[int] = field(default_factory=list)
     _by_key: dict[str, int] = field(default_factory=dict, repr=False)
 
     def device(self, mac_or_ip: str) -> SynthDevice:
@@ -68,6 +72,11 @@ class Campus:
     def true_role(self, mac_or_ip: str) -> str:
         """The role the device was generated with (ground truth for clustering checks)."""
         return self.device(mac_or_ip).role
+
+    def second_role(self, mac_or_ip: str) -> str | None:
+        """The role of a second job the device also does (ground truth behind some confusions)."""
+        k = int(self.second_role_index[self.device(mac_or_ip).index])
+        return self.roles[k] if k >= 0 else None
 
     def expected_sgt(self, mac_or_ip: str) -> int:
         """The SGT its role and user call for (its current ``sgt`` may be missing or wrong)."""
@@ -103,7 +112,7 @@ def generate_campus(spec: CampusSpec | None = None) -> Campus:
     layout_rng, remote_rng, flow_rng = (np.random.default_rng(s) for s in seeds)
     layout = build_layout(spec, layout_rng)
     remote = make_remote_hosts(spec.remote_hosts, remote_rng)
-    flows = generate_flows(spec, layout.role_idx, layout.second_idx, layout.db_port, len(remote), flow_rng)
+    flows, scanners = generate_flows(spec, layout.role_idx, layout.second_idx, layout.db_port, len(remote), flow_rng)
     return Campus(
         spec=spec,
         switches=layout.switches,
@@ -118,6 +127,8 @@ def generate_campus(spec: CampusSpec | None = None) -> Campus:
         switch_index=layout.switch_idx,
         role_index=layout.role_idx,
         expected_sgt_values=layout.expected_sgt,
+        second_role_index=layout.second_idx,
+        scanners=scanners.tolist(),
     )
 
 

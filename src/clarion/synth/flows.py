@@ -24,7 +24,6 @@ _HOURS = {
     "always": [0.8] * 7 + [1.2] * 12 + [0.8] * 5,
     "night": [1, 6, 8, 8, 6, 3, 1] + [0.2] * 15 + [0.5, 1],
 }
-_WEEKEND = {"office": 0.12, "always": 1.0, "night": 1.0}
 _FALLBACK = Use("net:web", TCP, 443, 0.0, size=20_000, spread=1.5, pkt=800, fpr=2, dur=5_000, fanout=0)
 
 
@@ -110,8 +109,8 @@ def generate_flows(
     db_port: np.ndarray,
     n_remote: int,
     rng: np.random.Generator,
-) -> np.ndarray:
-    """All flow rows of the campus, sorted by first_ms (ties keep generation order).
+) -> tuple[np.ndarray, np.ndarray]:
+    """All flow rows of the campus, sorted by first_ms (ties keep generation order), and the scanners.
 
     ``second_idx`` is the second role of devices doing two jobs (-1 for none): they use its
     services for part of their rows and are served to clients as that role too.
@@ -134,13 +133,17 @@ def generate_flows(
     table = _table(role_idx, second_idx, n_remote)
     actor, bid = _choose_behaviours(actor_role, np.concatenate([counts, sec_counts]), table, rng)
     owner = actor_dev[actor]
-    main = _rows_for(spec, owner, bid, table, db_port, rng)
-    noise = _noise_rows(spec, n_noise, prob, n_remote, rng)
+    days = _day_weights(spec, role_idx, rng)
+    main = _rows_for(spec, owner, bid, table, days, db_port, rng)
+    clients = np.flatnonzero(~np.array([r.datacenter for r in ROLES])[role_idx])
+    n_scan = min(len(clients), max(1, n // 2_000)) if n_noise else 0
+    scanners = np.sort(rng.choice(clients, size=n_scan, replace=False)) if n_scan else np.zeros(0, np.int64)
+    noise = _noise_rows(spec, n_noise, prob, days, n_remote, scanners, rng)
     order = np.argsort(np.concatenate([main["first_ms"], noise["first_ms"]]), kind="stable")
     rows = np.empty(total, dtype=FLOW_ROW_DTYPE)
     for name in FLOW_ROW_DTYPE.names or ():
         rows[name] = np.concatenate([main[name], noise[name]])[order]
-    return rows
+    return rows, scanners
 
 
 def _choose_behaviours(
@@ -181,6 +184,7 @@ def _rows_for(
     owner: np.ndarray,
     bid: np.ndarray,
     table: _Table,
+    days: np.ndarray,
     db_port: np.ndarray,
     rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
@@ -194,8 +198,10 @@ def _rows_for(
     fixed = (aff[owner] + salt[bid] + np.floor(rng.random(m) * np.maximum(fanout, 1)).astype(np.int64)) % np.maximum(
         plen, 1
     )
-    skew = np.where(np.array([u.peer.startswith("net:") for u in table.uses])[bid], 2.2, 1.0)
-    anyp = np.minimum(np.floor(plen * rng.random(m) ** skew).astype(np.int64), plen - 1)
+    # Remote hosts are popularity-skewed (u**2 favours the first of a group), local peers uniform.
+    u = rng.random(m)
+    u = np.where(np.array([u.peer.startswith("net:") for u in table.uses])[bid], u * u, u)
+    anyp = np.minimum(np.floor(plen * u).astype(np.int64), plen - 1)
     pos = np.where(fanout > 0, fixed, anyp)
     peer = table.pools[off + pos]
     same = peer == owner
@@ -221,28 +227,42 @@ def _rows_for(
     times = np.array(
         [TIME_PROFILES.index(u.time or ROLES[r].time) for u, r in zip(table.uses, table.role, strict=True)]
     )
-    first = _start_times(spec, times[bid], rng)
+    first = _start_times(spec, owner, times[bid], days, rng)
     return _assemble(spec, src, dst, table.col("proto", "u1")[bid], port, flows, per_flow, pkt, first, dur)
 
 
-def _start_times(spec: CampusSpec, profile: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """First-seen times following each row's daily profile (office hours, always on, night)."""
-    m = len(profile)
-    first = np.empty(m, dtype=np.int64)
+def _day_weights(spec: CampusSpec, role_idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per device, cumulative weights of the days it is active (absent days, quiet weekends)."""
+    n = len(role_idx)
     weekday0 = (spec.start_ms // DAY_MS + 3) % 7  # 1970-01-01 was a Thursday
-    dow = (weekday0 + np.arange(spec.days)) % 7
+    weekend = ((weekday0 + np.arange(spec.days)) % 7) >= 5
+    presence = np.array([r.presence for r in ROLES])[role_idx]
+    present = rng.random((n, spec.days)) < presence[:, None]
+    present[np.arange(n), rng.integers(0, spec.days, size=n)] = True  # every device shows up at least once
+    factor = np.array([r.weekend for r in ROLES])[role_idx]
+    w = present * np.where(weekend[None, :], factor[:, None], 1.0)
+    cum = np.cumsum(w, axis=1)
+    cum /= cum[:, -1:]
+    cum[:, -1] = 1.0
+    return cum
+
+
+def _start_times(
+    spec: CampusSpec, owner: np.ndarray, profile: np.ndarray, days: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """First-seen times: a day the owner is active, an hour of the row's profile (office, always, night)."""
+    m = len(profile)
+    flat = (days + np.arange(len(days))[:, None]).ravel()
+    day = np.searchsorted(flat, owner + rng.random(m), side="right") - owner * spec.days
+    day = np.minimum(day, spec.days - 1)
+    hour = np.empty(m, dtype=np.int64)
     for p, name in enumerate(TIME_PROFILES):
         rows = np.flatnonzero(profile == p)
-        if not len(rows):
-            continue
-        day_w = np.where(dow >= 5, _WEEKEND[name], 1.0)
         hours = np.array(_HOURS[name], dtype=np.float64)
-        day = np.searchsorted(np.cumsum(day_w / day_w.sum()), rng.random(len(rows)), side="right")
-        hour = np.searchsorted(np.cumsum(hours / hours.sum()), rng.random(len(rows)), side="right")
-        day = np.minimum(day, spec.days - 1)
-        hour = np.minimum(hour, 23)
-        within = np.floor(rng.random(len(rows)) * HOUR_MS).astype(np.int64)
-        first[rows] = spec.start_ms + day * DAY_MS + hour * HOUR_MS + within
+        hour[rows] = np.searchsorted(np.cumsum(hours / hours.sum()), rng.random(len(rows)), side="right")
+    hour = np.minimum(hour, 23)
+    within = np.floor(rng.random(m) * HOUR_MS).astype(np.int64)
+    first: np.ndarray = spec.start_ms + day * DAY_MS + hour * HOUR_MS + within
     return first
 
 
@@ -274,9 +294,15 @@ def _assemble(
 
 
 def _noise_rows(
-    spec: CampusSpec, m: int, prob: np.ndarray, n_remote: int, rng: np.random.Generator
+    spec: CampusSpec,
+    m: int,
+    prob: np.ndarray,
+    days: np.ndarray,
+    n_remote: int,
+    scanners: np.ndarray,
+    rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
-    """Random extra traffic: odd ports, stray peers, scans; any device, any hour."""
+    """Random extra traffic (odd ports, stray peers) and a few scanners sweeping local hosts' low ports."""
     n = len(prob)
     owner = rng.choice(n, size=m, p=prob)
     local = (rng.random(m) < 0.7) & (n > 1)
@@ -291,6 +317,17 @@ def _noise_rows(
     flows = 1 + rng.poisson(0.5, size=m)
     per_flow = 800.0 * np.exp(1.5 * rng.standard_normal(m))
     pkt = 200.0 + 600.0 * rng.random(m)
-    first = spec.start_ms + np.floor(rng.random(m) * spec.days * DAY_MS).astype(np.int64)
+    first = _start_times(spec, owner, np.full(m, TIME_PROFILES.index("always")), days, rng)
     dur = 500.0 * rng.lognormal(0.0, 1.5, size=m)
+    if len(scanners) and n > 1:
+        scan = np.flatnonzero(rng.random(m) < 0.15)
+        owner[scan] = scanners[rng.integers(0, len(scanners), size=len(scan))]
+        target = rng.integers(0, n, size=len(scan))
+        peer[scan] = np.where(target == owner[scan], (target + 1) % n, target)
+        proto[scan] = TCP
+        port[scan] = rng.integers(1, 1025, size=len(scan))
+        flows[scan] = 1
+        per_flow[scan] = 60.0
+        pkt[scan] = 60.0
+        dur[scan] = 5.0
     return _assemble(spec, owner, peer, proto, port, flows, per_flow, pkt, first, dur)

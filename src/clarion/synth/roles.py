@@ -72,6 +72,10 @@ class Role:
     personal: bool = False
     #: Share of devices reaching the switch over Wi-Fi (an access point port).
     wifi: float = 0.0
+    #: Chance a device is on the network on a given day (laptops travel, phones go home).
+    presence: float = 1.0
+    #: Activity on Saturdays and Sundays relative to weekdays.
+    weekend: float = 1.0
 
     @property
     def can_be_ip_only(self) -> bool:
@@ -88,33 +92,35 @@ ROLES: tuple[Role, ...] = (
         "workstation", 0.25, "Employees", 10, False,
         (("Windows11-Workstation", 0.55), ("Windows10-Workstation", 0.35), ("Microsoft-Workstation", 0.05),
          ("Unknown", 0.05)),
-        ("f8:b1:56", "18:66:da", "c8:d9:d2", "70:b5:e8"), 1.3, "office", personal=True,
+        ("f8:b1:56", "18:66:da", "c8:d9:d2", "70:b5:e8"), 1.3, "office", personal=True, presence=0.92, weekend=0.08,
     ),
     Role(
         "laptop", 0.2, "Employees", 10, False,
         (("Apple-MacBook", 0.45), ("OS_X_Sonoma-Workstation", 0.15), ("Windows11-Workstation", 0.3), ("Unknown", 0.1)),
         ("a4:83:e7", "f0:18:98", "3c:22:fb", "54:ee:75"), 1.1, "office", personal=True, wifi=0.6,
+        presence=0.75, weekend=0.15,
     ),
     Role(
         "smartphone", 0.17, "BYOD", 30, False,
         (("Apple-iPhone", 0.4), ("Apple-iPad", 0.1), ("Android", 0.25), ("Samsung-Device", 0.15), ("Unknown", 0.1)),
         ("a4:c3:f0", "8c:f5:a3", "dc:a6:32", "f4:0f:24"), 0.8, "office", personal=True, wifi=1.0,
+        presence=0.8, weekend=0.3,
     ),
     Role(
         "ip_phone", 0.1, "VoIP_Phones", 20, False,
         (("Cisco-IP-Phone-8845", 0.4), ("Cisco-IP-Phone-7841", 0.4), ("Cisco-IP-Phone", 0.15), ("Unknown", 0.05)),
-        ("00:1e:13", "2c:31:24", "5c:83:8f"), 0.7, "office",
+        ("00:1e:13", "2c:31:24", "5c:83:8f"), 0.7, "office", weekend=0.4,
     ),
     Role(
         "video_endpoint", 0.02, "Video_Endpoints", 20, False,
         (("Cisco-Webex-Room-Device", 0.6), ("Cisco-TelePresence-Device", 0.3), ("Unknown", 0.1)),
-        ("00:50:60", "e4:aa:5d"), 1.0, "office",
+        ("00:50:60", "e4:aa:5d"), 1.0, "office", weekend=0.3,
     ),
     Role(
         "printer", 0.035, "Printers", 40, False,
         (("HP-Printer", 0.45), ("Xerox-Device", 0.2), ("Lexmark-Printer", 0.15), ("Canon-Device", 0.15),
          ("Unknown", 0.05)),
-        ("3c:2a:f4", "9c:93:4e", "00:21:b7"), 0.6, "office",
+        ("3c:2a:f4", "9c:93:4e", "00:21:b7"), 0.6, "office", weekend=0.3,
     ),
     Role(
         "ip_camera", 0.055, "IP_Cameras", 50, False,
@@ -149,7 +155,7 @@ ROLES: tuple[Role, ...] = (
         (("Milestone-NVR", 0.3), ("Microsoft-Workstation", 0.4), ("Unknown", 0.3)),
         ("00:25:90", "3c:ec:ef"), 1.5, "always",
     ),
-    Role("print_server", 0.005, "Print_Servers", 130, True, _WIN_VM_PROFILES, _VM, 1.5, "office"),
+    Role("print_server", 0.005, "Print_Servers", 130, True, _WIN_VM_PROFILES, _VM, 1.5, "office", weekend=0.4),
     Role(
         "call_manager", 0.005, "Voice_Servers", 140, True,
         (("Cisco-UCM-Device", 0.5), ("VMWare-Device", 0.4), ("Unknown", 0.1)), _VM, 2.5, "always",
@@ -158,7 +164,7 @@ ROLES: tuple[Role, ...] = (
     Role(
         "jump_host", 0.008, "Admin_Hosts", 15, False,
         (("Windows11-Workstation", 0.5), ("Windows10-Workstation", 0.3), ("Unknown", 0.2)),
-        ("f8:b1:56", "18:66:da"), 1.5, "office", personal=True,
+        ("f8:b1:56", "18:66:da"), 1.5, "office", personal=True, presence=0.9, weekend=0.1,
     ),
     Role("monitoring_server", 0.005, "Network_Management", 100, True, _VM_PROFILES, _VM, 3.0, "always"),
     Role(
