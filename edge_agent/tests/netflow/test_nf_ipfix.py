@@ -147,3 +147,15 @@ def test_options_template_requires_a_scope() -> None:
     d.decode(b.ipfix([b.flowset(3, b.ipfix_options_template(300, 0, [(160, 8)]))]), "e", 0)
     assert d.stats["e"]["bad_template"] == 1
     assert d.template_count == 0
+
+
+def test_absurd_system_init_time_is_ignored() -> None:
+    # Found by fuzz_long.py: a 64-bit systemInitTimeMilliseconds near 2**64 overflowed the time arithmetic.
+    d = Decoder()
+    opt = b.flowset(3, b.ipfix_options_template(300, 1, [(149, 4), (160, 8)]))
+    opt_data = b.flowset(300, b.u(0, 4) + b.u((1 << 64) - 5, 8))
+    tmpl = b.flowset(2, b.ipfix_template(256, [*BASE, (22, 4), (21, 4)]))
+    out = d.decode(b.ipfix([opt, opt_data, tmpl, b.flowset(256, base() + b.u(5000, 4) + b.u(8000, 4))]), "e", 0)
+    assert out["first_ms"].tolist() == [EXPORT * 1000]  # unknown init time: the export time stands in
+    assert d.stats["e"]["no_system_init_time"] == 1
+    assert "internal_error" not in d.stats["e"]

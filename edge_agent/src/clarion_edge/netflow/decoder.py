@@ -56,34 +56,52 @@ _V5_GROUP = -1
 
 
 class _Group:
-    """Data records of one template gathered across a batch of datagrams, decoded in one go."""
+    """Data records of one template gathered across a batch of datagrams, decoded in one go.
 
-    __slots__ = ("bufs", "domain", "meta", "plan", "template")
+    Header facts change per datagram, not per set, so they are kept as runs: (first record,
+    export ms, uptime ms, sampling) appended only when the datagram's context object changes.
+    """
 
-    def __init__(self, plan: Plan, domain: Domain, template: Template | None) -> None:
+    __slots__ = ("bufs", "ctx", "domain", "plan", "runs", "stats", "template", "total")
+
+    def __init__(self, plan: Plan, domain: Domain, template: Template | None, stats: dict[str, int]) -> None:
         self.plan = plan
         self.domain = domain
         self.template = template  # held so its id() stays unique while the batch lives
+        self.stats = stats
         self.bufs: list[bytes] = []
-        self.meta: list[tuple[int, int, int, int]] = []  # (records, export ms, uptime ms, sampling)
+        self.runs: list[tuple[int, int, int, int]] = []
+        self.ctx: tuple[int, int, int] | None = None
+        self.total = 0
+
+    def add(self, buf: bytes, count: int, ctx: tuple[int, int, int]) -> None:
+        if ctx is not self.ctx:
+            self.runs.append((self.total, *ctx))
+            self.ctx = ctx
+        self.bufs.append(buf)
+        self.total += count
 
     def decode(self) -> np.ndarray:
         buf = self.bufs[0] if len(self.bufs) == 1 else b"".join(self.bufs)
         rec = np.frombuffer(buf, dtype=self.plan.dtype)
         n = len(rec)
-        if len(self.meta) == 1:
-            _, export_ms, uptime_ms, sampling = self.meta[0]
+        if len(self.runs) == 1:
+            _, export_ms, uptime_ms, sampling = self.runs[0]
             export = np.full(n, export_ms, dtype=np.int64)
             uptime = np.full(n, uptime_ms, dtype=np.int64)
             factor = np.full(n, sampling, dtype=np.uint64)
             unsampled = sampling == 1
         else:
-            meta = np.array(self.meta, dtype=np.int64)
-            counts = meta[:, 0]
-            export = np.repeat(meta[:, 1], counts)
-            uptime = np.repeat(meta[:, 2], counts)
-            factor = np.repeat(meta[:, 3], counts).astype(np.uint64)
-            unsampled = bool(meta[:, 3].max() == 1)
+            runs = np.array(self.runs, dtype=np.int64)
+            counts = np.diff(runs[:, 0], append=n)
+            export = np.repeat(runs[:, 1], counts)
+            uptime = np.repeat(runs[:, 2], counts)
+            factor = np.repeat(runs[:, 3], counts).astype(np.uint64)
+            unsampled = bool(runs[:, 3].max() == 1)
+        if self.template is not None and self.template.sysuptime:
+            unknown = int(np.count_nonzero(uptime < 0))
+            if unknown:
+                _bump(self.stats, "no_system_init_time", unknown)
         out = np.zeros(n, dtype=FLOW_DTYPE)
         # Slices small enough to stay in cache: the output is written one column at a time.
         for lo in range(0, n, _SLICE):
@@ -195,9 +213,8 @@ class Decoder:
         interval = sampling & 0x3FFF
         group = self._groups.get(_V5_GROUP)
         if group is None:
-            group = self._groups[_V5_GROUP] = _Group(V5_PLAN, _NO_DOMAIN, None)
-        group.bufs.append(data[_V5_HEADER.size : end])
-        group.meta.append((count, secs * 1000 + nsecs // 1_000_000, uptime, interval if interval > 1 else 1))
+            group = self._groups[_V5_GROUP] = _Group(V5_PLAN, _NO_DOMAIN, None, stats)
+        group.add(data[_V5_HEADER.size : end], count, (secs * 1000 + nsecs // 1_000_000, uptime, interval or 1))
         stats["records"] = stats.get("records", 0) + count
 
     def _v9(self, data: bytes, state: ExporterState, received_ms: int, stats: dict[str, int]) -> None:
@@ -226,7 +243,9 @@ class Decoder:
     ) -> None:  # fmt: skip
         """Walk the sets of one message. Data sets of known fixed-length templates are queued inline
         (this loop is the per-datagram cost of the bulk path); everything else goes to the slow path."""
-        templates = state.by_domain.get((version, domain))
+        templates = state.by_domain.get((version, domain)) or {}
+        dom = state.domain(version, domain)
+        ctx = self._context(version, export_ms, uptime_ms, dom)
         groups = self._groups
         batch = self._batch
         ttl = self._template_ttl_ms
@@ -241,26 +260,24 @@ class Decoder:
             if nxt > end:
                 _bump(stats, "truncated")
                 break
-            if set_id >= 256:
-                t = templates.get(set_id) if templates is not None else None
-                if t is not None and t.fast and now - t.refreshed_ms <= ttl:
-                    n = (set_len - 4) // t.reclen
-                    if n:
-                        if t.batch == batch:
-                            group = t.group
-                        else:
-                            group = t.group = groups[id(t)] = _Group(t.plan, t.domain, t)
-                            t.batch = batch
-                        group.bufs.append(data[off + 4 : off + 4 + n * t.reclen])  # type: ignore[attr-defined]
-                        if version == 10:
-                            init = t.domain.init_ms
-                            uptime_ms = export_ms - init if init >= 0 else -1
-                        group.meta.append((n, export_ms, uptime_ms, t.domain.sampling))  # type: ignore[attr-defined]
-                        records += n
-                        if uptime_ms < 0 and t.sysuptime:
-                            _bump(stats, "no_system_init_time", n)
-                else:
-                    self._data((version, domain, set_id), data[off + 4 : nxt], export_ms, uptime_ms, state, now, stats)
+            t = templates.get(set_id) if set_id >= 256 else None
+            if t is not None and t.fast and now - t.refreshed_ms <= ttl:
+                n = (set_len - 4) // t.reclen
+                if n:
+                    if t.batch == batch:
+                        group: _Group = t.group  # type: ignore[assignment]
+                    else:
+                        group = t.group = groups[id(t)] = _Group(t.plan, t.domain, t, stats)
+                        t.batch = batch
+                    if ctx is not group.ctx:
+                        group.runs.append((group.total, *ctx))
+                        group.ctx = ctx
+                    group.bufs.append(data[off + 4 : off + 4 + n * t.reclen])
+                    group.total += n
+                    records += n
+            elif set_id >= 256:
+                self._data((version, domain, set_id), data[off + 4 : nxt], export_ms, uptime_ms, state, now, stats)
+                ctx = self._context(version, export_ms, uptime_ms, dom)  # option records may have changed it
             elif set_id in (template_set, options_set):
                 payload = data[off + 4 : nxt]
                 if version == 9:
@@ -268,12 +285,20 @@ class Decoder:
                 else:
                     specs = parse_ipfix_templates(payload, set_id == 3)
                 self._templates(specs, state, version, domain, now, stats)
-                templates = state.by_domain.get((version, domain))
+                templates = state.by_domain.get((version, domain)) or {}
+                ctx = self._context(version, export_ms, uptime_ms, dom)  # pending sets may have run
             else:
                 _bump(stats, "bad_set_id")
             off = nxt
         if records:
             stats["records"] = stats.get("records", 0) + records
+
+    @staticmethod
+    def _context(version: int, export_ms: int, uptime_ms: int, dom: Domain) -> tuple[int, int, int]:
+        """(export ms, uptime ms, default sampling) of a message; IPFIX uptime comes from systemInitTime."""
+        if version == 10:
+            uptime_ms = export_ms - dom.init_ms if dom.init_ms >= 0 else -1
+        return (export_ms, uptime_ms, dom.sampling)
 
     def _templates(
         self, specs: Iterable[TemplateSpec], state: ExporterState, version: int, domain: int, now: int,
@@ -362,19 +387,16 @@ class Decoder:
             self._pend(Pending(key, payload, export_ms, uptime_ms, now), state, stats)
             return
         domain = template.domain
-        if key[0] == 10:
-            uptime_ms = export_ms - domain.init_ms if domain.init_ms >= 0 else -1
+        ctx = self._context(key[0], export_ms, uptime_ms, domain)
         if template.options:
             self._options(template.plan, payload, domain, stats)
         elif template.plan.varlen:
-            self._varlen(template, payload, export_ms, uptime_ms, stats)
+            self._varlen(template, payload, ctx, stats)
         else:
             n = len(payload) // template.reclen
             if n:
-                self._add(template, payload[: n * template.reclen], n, export_ms, uptime_ms)
+                self._group(template, stats).add(payload[: n * template.reclen], n, ctx)
                 _bump(stats, "records", n)
-                if uptime_ms < 0 and template.sysuptime:
-                    _bump(stats, "no_system_init_time", n)
 
     def _pend(self, item: Pending, state: ExporterState, stats: dict[str, int]) -> None:
         pending = state.pending
@@ -388,9 +410,7 @@ class Decoder:
             pending.append(item)
         _bump(stats, "unknown_template_pending")
 
-    def _varlen(
-        self, template: Template, payload: bytes, export_ms: int, uptime_ms: int, stats: dict[str, int]
-    ) -> None:
+    def _varlen(self, template: Template, payload: bytes, ctx: tuple[int, int, int], stats: dict[str, int]) -> None:
         """Slow path: walk records one by one and pack their fixed-length fields for the bulk converter."""
         plan = template.plan
         keep = [f.length != 0xFFFF for f in plan.fields]
@@ -405,7 +425,7 @@ class Decoder:
         if plan.reclen == 0:
             _bump(stats, "records_without_fields", len(packed))
             return
-        self._add(template, b"".join(packed), len(packed), export_ms, uptime_ms)
+        self._group(template, stats).add(b"".join(packed), len(packed), ctx)
         _bump(stats, "records", len(packed))
 
     def _options(self, plan: Plan, payload: bytes, domain: Domain, stats: dict[str, int]) -> None:
@@ -426,14 +446,12 @@ class Decoder:
         except BadSetError as bad:
             _bump(stats, bad.reason)
 
-    def _add(self, template: Template, buf: bytes, count: int, export_ms: int, uptime_ms: int) -> None:
+    def _group(self, template: Template, stats: dict[str, int]) -> _Group:
         if template.batch == self._batch:
-            group: _Group = template.group  # type: ignore[assignment]
-        else:
-            group = template.group = self._groups[id(template)] = _Group(template.plan, template.domain, template)
-            template.batch = self._batch
-        group.bufs.append(buf)
-        group.meta.append((count, export_ms, uptime_ms, template.domain.sampling))
+            return template.group  # type: ignore[return-value]
+        group = template.group = self._groups[id(template)] = _Group(template.plan, template.domain, template, stats)
+        template.batch = self._batch
+        return group
 
     # -- bounds ----------------------------------------------------------------------------------
 

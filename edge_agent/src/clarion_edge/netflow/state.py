@@ -27,6 +27,8 @@ from clarion_edge.netflow.fields import (
 #: Sampler ids remembered per observation domain.
 MAX_SAMPLERS = 1024
 _MAX_FACTOR = 0xFFFFFFFF
+#: Beyond this a systemInitTimeMilliseconds is garbage (year ~6400), and would overflow int64 arithmetic.
+_MAX_EPOCH_MS = 1 << 47
 
 TemplateKey = tuple[int, int, int]  # (version, observation domain / source id, template id)
 
@@ -43,7 +45,7 @@ class Domain:
     def apply_option(self, values: dict[tuple[int, int], int]) -> None:
         """Learn sampling and system init time from one option data record."""
         init = values.get((0, SYS_INIT_MS))
-        if init:
+        if init and init < _MAX_EPOCH_MS:
             self.init_ms = init
         factor = values.get((0, SAMPLING_INTERVAL)) or values.get((0, SAMPLER_RANDOM_INTERVAL))
         if not factor:
