@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_page_cap: int = Field(default=500, ge=1)
 
+    #: A background job (clustering) running longer is stopped, its worker killed.
+    job_timeout_s: float = Field(default=1800.0, ge=10)
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
 

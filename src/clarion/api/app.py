@@ -21,6 +21,7 @@ from clarion.api.identity import router as identity_router
 from clarion.api.ingest import router as ingest_router
 from clarion.api.metrics import Metrics
 from clarion.config import Settings
+from clarion.jobs.runner import JobRunner
 from clarion.store.factory import open_store
 from clarion.store.port import GraphStore
 
@@ -37,10 +38,12 @@ def create_app(settings: Settings, store: GraphStore | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = store is None
         app.state.store = store if store is not None else await run_in_threadpool(open_store, settings)
+        app.state.jobs = JobRunner(timeout_s=settings.job_timeout_s)
         try:
             await run_in_threadpool(app.state.store.ensure_schema)
             yield
         finally:
+            app.state.jobs.close()
             if owned:
                 await run_in_threadpool(app.state.store.close)
 

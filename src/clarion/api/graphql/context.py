@@ -10,16 +10,26 @@ from strawberry.fastapi import BaseContext
 
 from clarion.api.auth import Principal
 from clarion.config import Settings
+from clarion.jobs.runner import JobRunner
 from clarion.store.port import GraphStore, Row
 
 
 class Context(BaseContext):
-    def __init__(self, store: GraphStore, settings: Settings, principal: Principal | None) -> None:
+    def __init__(
+        self, store: GraphStore, settings: Settings, principal: Principal | None, jobs: JobRunner | None = None
+    ) -> None:
         super().__init__()
         self.store = store
+        self._jobs = jobs
         self.settings = settings
         self.principal = principal
         self.switch_loader: DataLoader[str, Row | None] = DataLoader(load_fn=self._load_switches)
+
+    @property
+    def jobs(self) -> JobRunner:
+        if self._jobs is None:
+            raise RuntimeError("this server runs no background jobs")
+        return self._jobs
 
     async def read(self, statement: str, params: dict[str, Any] | None = None) -> list[Row]:
         """Run a named read statement off the event loop."""

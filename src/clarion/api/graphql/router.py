@@ -26,7 +26,10 @@ async def require_reader(request: Request) -> Principal | None:
 
 
 async def get_context(request: Request, principal: Principal | None = Depends(require_reader)) -> Context:  # noqa: B008
-    return Context(store=request.app.state.store, settings=request.app.state.settings, principal=principal)
+    return Context(
+        store=request.app.state.store, settings=request.app.state.settings, principal=principal,
+        jobs=getattr(request.app.state, "jobs", None),
+    )  # fmt: skip
 
 
 def graphql_router(settings: Settings) -> GraphQLRouter[Context, None]:

@@ -11,6 +11,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from clarion.analytics.policy import build_matrix
+from clarion.api.graphql.clustering import ClusteringMutation, ClusteringQuery
 from clarion.api.graphql.context import Context
 from clarion.api.graphql.identity import IdentityQuery
 from clarion.api.graphql.scalars import SCALARS, Long
@@ -131,13 +132,16 @@ def _should_mask(error: GraphQLError) -> bool:
 
 #: The Query root is merged from one part per concern (core graph, identity, clustering, ...),
 #: so each concern keeps its resolvers in its own module.
-QUERY_PARTS: tuple[type, ...] = (CoreQuery, IdentityQuery)
+QUERY_PARTS: tuple[type, ...] = (CoreQuery, IdentityQuery, ClusteringQuery)
+MUTATION_PARTS: tuple[type, ...] = (ClusteringMutation,)
 Query = merge_types("Query", QUERY_PARTS)
+Mutation = merge_types("Mutation", MUTATION_PARTS)
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
+        mutation=Mutation,
         config=StrawberryConfig(scalar_map=SCALARS),
         extensions=[
             lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),

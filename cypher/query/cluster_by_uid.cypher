@@ -1,0 +1,3 @@
+// params: uid
+MATCH (k:Cluster {uid: $uid})
+RETURN k AS cluster

@@ -1,0 +1,3 @@
+// params: uid
+MATCH (d:Device {uid: $uid})
+RETURN d AS device

@@ -1,0 +1,1 @@
+"""Long-running work (clustering) off the event loop, with progress; in-process runner by default."""

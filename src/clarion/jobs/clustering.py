@@ -1,0 +1,177 @@
+"""Clustering against the store: read a snapshot in bulk, run the pure pipeline, write the run back.
+
+The pipeline itself (``clarion.analytics``) never sees a driver; this module is the bridge.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from clarion.analytics.model import Cluster, ClusteringParams, ClusteringRun, Member, Recommendation
+from clarion.analytics.snapshot import EDGE_DTYPE, GraphSnapshot
+from clarion.store.port import GraphStore
+
+Progress = Callable[[float, str], None]
+KEEP_RUNS = 5
+ALL_DAYS = (0, 10**7)
+
+
+def _noop(_: float, __: str) -> None:
+    return None
+
+
+def read_snapshot(
+    store: GraphStore, day_from: int = ALL_DAYS[0], day_to: int = ALL_DAYS[1], progress: Progress = _noop
+) -> GraphSnapshot:
+    """Everything clustering reads, in three bulk reads (no query per device)."""
+    progress(0.0, "reading devices")
+    _, devices = store.read_rows("query/snapshot_devices")
+    uids = [str(r[0]) for r in devices]
+    index = {u: i for i, u in enumerate(uids)}
+    local = np.array([int(r[1]) == 1 for r in devices], dtype=np.bool_)
+    sgt = [None if r[2] is None else int(r[2]) for r in devices]
+    profile = [None if r[3] is None else str(r[3]) for r in devices]
+    progress(0.2, f"reading flows of {len(uids)} devices")
+    _, rows = store.read_rows("query/snapshot_edges", {"day_from": day_from, "day_to": day_to})
+    edges = np.zeros(len(rows), dtype=EDGE_DTYPE)
+    if rows:
+        cols = list(zip(*rows, strict=True))
+        edges["src"] = [index[u] for u in cols[0]]
+        edges["dst"] = [index[u] for u in cols[1]]
+        for i, name in enumerate(("protocol", "port", "bytes", "packets", "flows", "first_seen", "last_seen", "day")):
+            edges[name] = np.asarray(cols[i + 2], dtype=np.int64)
+    progress(0.8, f"reading identity for {len(uids)} devices")
+    groups: list[list[str]] = [[] for _ in uids]
+    _, grp_rows = store.read_rows("query/snapshot_groups")
+    for uid, grp in grp_rows:
+        pos = index.get(str(uid))
+        if pos is not None:
+            groups[pos].append(str(grp))
+    names = {int(v): str(n) for v, n in store.read_rows("query/sgt_names")[1]}
+    progress(1.0, f"snapshot: {len(uids)} devices, {len(edges)} flow edges")
+    return GraphSnapshot(
+        device_ids=uids, local=local, edges=edges, ad_groups=groups if grp_rows else None,
+        profile=profile if any(p is not None for p in profile) else None, sgt=sgt, sgt_names=names,
+    )  # fmt: skip
+
+
+def latest_run(store: GraphStore) -> ClusteringRun | None:
+    """The newest run, rebuilt from the graph (enough for stable ids and comparisons)."""
+    rows = store.read("query/clustering_runs", {"limit": 1})
+    return run_from_graph(store, rows[0]["run"]) if rows else None
+
+
+def run_from_graph(store: GraphStore, run: dict[str, Any]) -> ClusteringRun:
+    run_id = str(run["run_id"])
+    members: dict[int, list[Member]] = {}
+    for cid, uid in store.read_rows("query/run_memberships", {"run_id": run_id})[1]:
+        members.setdefault(int(cid), []).append(Member(device_id=str(uid), probability=1.0))
+    clusters = [
+        cluster_from_node(r["cluster"], members.get(int(r["cluster"]["cluster_id"]), []))
+        for r in store.read("query/clusters_of_run", {"run_id": run_id})
+    ]
+    return ClusteringRun(
+        run_id=run_id, params=ClusteringParams(**json.loads(run["params"])), created_ms=int(run["created_ms"]),
+        clusters=clusters, noise=[], input_digest=str(run.get("input_digest") or ""),
+        next_cluster_id=int(run.get("next_cluster_id") or 0),
+    )  # fmt: skip
+
+
+def cluster_from_node(k: dict[str, Any], members: list[Member]) -> Cluster:
+    from clarion.analytics.model import Reason
+
+    return Cluster(
+        cluster_id=int(k["cluster_id"]), label=str(k["label"]), size=int(k["size"]),
+        confidence=float(k["confidence"]), separation=float(k["separation"]),
+        reasons=[Reason(**r) for r in json.loads(k["reasons"])], members=members,
+        recommendation=Recommendation(
+            sgt=None if k.get("rec_sgt") is None else int(k["rec_sgt"]), sgt_name=str(k["rec_sgt_name"]),
+            is_new=bool(k["rec_is_new"]), confidence=float(k["rec_confidence"]),
+            disagreeing=json.loads(k["rec_disagreeing"]),
+        ),
+    )  # fmt: skip
+
+
+def write_run(store: GraphStore, run: ClusteringRun, day_from: int, day_to: int, n_devices: int) -> None:
+    """Write the run atomically (one statement), then prune runs beyond the newest KEEP_RUNS."""
+    clusters = [
+        {
+            "uid": f"{run.run_id}:{c.cluster_id}", "cluster_id": c.cluster_id, "label": c.label, "size": c.size,
+            "confidence": float(c.confidence), "separation": float(c.separation),
+            "reasons": json.dumps([r.__dict__ for r in c.reasons]),
+            "rec_sgt": c.recommendation.sgt, "rec_sgt_name": c.recommendation.sgt_name,
+            "rec_is_new": c.recommendation.is_new, "rec_confidence": float(c.recommendation.confidence),
+            "rec_disagreeing": json.dumps(c.recommendation.disagreeing),
+        }
+        for c in run.clusters
+    ]  # fmt: skip
+    members = [
+        {"uid": m.device_id, "cluster_uid": f"{run.run_id}:{c.cluster_id}", "probability": float(m.probability)}
+        for c in run.clusters
+        for m in c.members
+    ]
+    store.write(
+        "merge/clustering_run",
+        {
+            "run_id": run.run_id, "created_ms": run.created_ms, "params_json": json.dumps(run.params.to_dict()),
+            "input_digest": run.input_digest, "n_devices": n_devices, "n_clusters": len(run.clusters),
+            "n_noise": len(run.noise), "next_cluster_id": run.next_cluster_id, "day_from": day_from,
+            "day_to": day_to, "clusters": clusters, "members": members,
+        },
+    )  # fmt: skip
+    store.write("merge/clustering_prune", {"keep": KEEP_RUNS})
+
+
+Compute = Callable[[GraphSnapshot, ClusteringParams, ClusteringRun | None, Progress], ClusteringRun]
+
+
+def local_compute(
+    snapshot: GraphSnapshot, params: ClusteringParams, previous: ClusteringRun | None, progress: Progress
+) -> ClusteringRun:
+    from clarion.analytics.pipeline import run_clustering
+
+    return run_clustering(snapshot, params, previous=previous, progress=progress)
+
+
+def cluster_graph(
+    store: GraphStore,
+    params: ClusteringParams,
+    *,
+    day_from: int = ALL_DAYS[0],
+    day_to: int = ALL_DAYS[1],
+    progress: Progress = _noop,
+    compute: Compute = local_compute,
+) -> ClusteringRun:
+    """Read, cluster, write back. Progress: 0–0.2 reading, 0.2–0.9 clustering, 0.9–1 writing."""
+    t0 = time.perf_counter()
+    snapshot = read_snapshot(store, day_from, day_to, lambda f, m: progress(0.2 * f, m))
+    previous = latest_run(store)
+    run = compute(snapshot, params, previous, lambda f, m: progress(0.2 + 0.7 * f, m))
+    progress(0.9, f"writing {len(run.clusters)} clusters")
+    write_run(store, run, day_from, day_to, snapshot.n_devices)
+    progress(1.0, f"done in {time.perf_counter() - t0:.1f} s: {len(run.clusters)} clusters, {len(run.noise)} noise")
+    return run
+
+
+def start_clustering_job(
+    runner: Any, store: GraphStore, params: ClusteringParams, day_from: int = ALL_DAYS[0], day_to: int = ALL_DAYS[1]
+) -> Any:
+    """Queue a clustering job: reading and writing in the jobs thread, the pipeline in the warm worker."""
+    from clarion.jobs.runner import Job, JobRunner
+
+    def work(job: Job, r: JobRunner) -> dict[str, Any]:
+        def compute(
+            snapshot: GraphSnapshot, p: ClusteringParams, previous: ClusteringRun | None, _: Progress
+        ) -> ClusteringRun:
+            result: ClusteringRun = r.run_in_worker(job, local_compute, snapshot, p, previous, span=(0.2, 0.9))
+            return result
+
+        run = cluster_graph(store, params, day_from=day_from, day_to=day_to, progress=job.report, compute=compute)
+        return {"run_id": run.run_id, "clusters": len(run.clusters), "noise": len(run.noise)}
+
+    return runner.submit("clustering", work)
