@@ -49,7 +49,7 @@ def build_pool(size: int, hosts: int, seed: int) -> list[tuple[bytes, int, int]]
     Each host talks to a few usual servers (8 of 300, local or remote) on their service port, from
     ever-changing client ports: many records per FLOWS_TO edge, as in a real window.
     """
-    rnd = random.Random(seed)
+    rnd = random.Random(seed)  # noqa: S311 - reproducible traffic, not cryptography
     services = [(6, 443), (6, 80), (17, 53), (6, 22), (6, 445), (6, 3389), (17, 123), (6, 8080), (6, 389), (6, 88)]
     servers = [
         (f"198.51.{rnd.randrange(100)}.{rnd.randrange(1, 255)}" if k % 3 else f"10.200.0.{k % 250 + 1}",

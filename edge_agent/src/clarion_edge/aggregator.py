@@ -96,39 +96,57 @@ def _cat(a: Table, b: Table) -> Table:
     return {k: np.concatenate([a[k], b[k]]) for k in a}
 
 
-def _pairs(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """a[0], b[0], a[1], b[1], ...: both sides of each record, in record order."""
-    return np.stack([a, b], axis=1).ravel()
+def _pairs_selected(
+    sel_a: npt.NDArray[np.bool_], sel_b: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+    """(record index, is_dst_side) of the selected sides, in arrival order: src before dst per record."""
+    both = np.empty(2 * len(sel_a), dtype=bool)
+    both[0::2] = sel_a
+    both[1::2] = sel_b
+    idx = np.flatnonzero(both)
+    return idx >> 1, (idx & 1).astype(bool)
+
+
+def _pick(side: npt.NDArray[np.bool_], rows: npt.NDArray[np.intp], a: npt.NDArray[Any], b: npt.NDArray[Any]) -> Any:
+    return np.where(side, b[rows], a[rows])
 
 
 def records_to_tables(recs: npt.NDArray[np.void], site: SitePrefixes) -> tuple[WindowTables, int]:
     """Per-record work: endpoints, client/server orientation, and the attribute rows; not yet reduced."""
+    n = len(recs)
     s_hi, s_lo = split_addr(recs["src_addr"])
     d_hi, d_lo = split_addr(recs["dst_addr"])
-    s_mac = recs["src_mac"].astype(_U64) & _U64(0xFFFF_FFFF_FFFF)
-    d_mac = recs["dst_mac"].astype(_U64) & _U64(0xFFFF_FFFF_FFFF)
+    s_mac = recs["src_mac"] & _U64(0xFFFF_FFFF_FFFF)
+    d_mac = recs["dst_mac"] & _U64(0xFFFF_FFFF_FFFF)
     # A MAC names the endpoint only for a local address: for remote ones it is the router's.
-    s_dev = (s_mac != 0) & site.is_local(s_hi, s_lo)
-    d_dev = (d_mac != 0) & site.is_local(d_hi, d_lo)
-    s_ehi = np.where(s_dev, _U64(0), s_hi)
-    s_elo = np.where(s_dev, s_mac, s_lo)
-    d_ehi = np.where(d_dev, _U64(0), d_hi)
-    d_elo = np.where(d_dev, d_mac, d_lo)
-    proto = recs["protocol"].astype(_U64)
-    sport = recs["src_port"].astype(_U64)
-    dport = recs["dst_port"].astype(_U64)
-    rev, port = service_side(proto, sport, dport, recs["tcp_flags"].astype(_U64), s_hi, s_lo, d_hi, d_lo)
-    c_dev, v_dev = np.where(rev, d_dev, s_dev), np.where(rev, s_dev, d_dev)
-    meta = (c_dev.astype(_U64) << _U64(25)) | (v_dev.astype(_U64) << _U64(24)) | (proto << _U64(16)) | port
-    byt = recs["bytes"].astype(_U64)
-    pkt = recs["packets"].astype(_U64)
-    big = (byt > MAX_COUNTER_PER_RECORD) | (pkt > MAX_COUNTER_PER_RECORD)
-    clamped = int(np.count_nonzero(big))
-    if clamped:
+    no_dev = np.zeros(n, dtype=bool)
+    s_dev = (s_mac != 0) & site.is_local(s_hi, s_lo) if s_mac.any() else no_dev
+    d_dev = (d_mac != 0) & site.is_local(d_hi, d_lo) if d_mac.any() else no_dev
+    any_dev = bool(s_dev.any() or d_dev.any())
+    s_ehi = np.where(s_dev, _U64(0), s_hi) if any_dev else s_hi
+    s_elo = np.where(s_dev, s_mac, s_lo) if any_dev else s_lo
+    d_ehi = np.where(d_dev, _U64(0), d_hi) if any_dev else d_hi
+    d_elo = np.where(d_dev, d_mac, d_lo) if any_dev else d_lo
+    proto = np.ascontiguousarray(recs["protocol"])
+    sport = np.ascontiguousarray(recs["src_port"])
+    dport = np.ascontiguousarray(recs["dst_port"])
+    rev, port = service_side(proto, sport, dport, recs["tcp_flags"], s_hi, s_lo, d_hi, d_lo)
+    meta = (proto.astype(_U64) << _U64(16)) | port.astype(_U64)
+    if any_dev:
+        c_dev, v_dev = np.where(rev, d_dev, s_dev), np.where(rev, s_dev, d_dev)
+        meta |= (c_dev.astype(_U64) << _U64(25)) | (v_dev.astype(_U64) << _U64(24))
+    byt = np.array(recs["bytes"], dtype=_U64)
+    pkt = np.array(recs["packets"], dtype=_U64)
+    clamped = 0
+    if n and max(int(byt.max()), int(pkt.max())) > MAX_COUNTER_PER_RECORD:
+        clamped = int(np.count_nonzero((byt > MAX_COUNTER_PER_RECORD) | (pkt > MAX_COUNTER_PER_RECORD)))
         byt = np.minimum(byt, _U64(MAX_COUNTER_PER_RECORD))
         pkt = np.minimum(pkt, _U64(MAX_COUNTER_PER_RECORD))
-    first = np.clip(recs["first_ms"], 0, MAX_EPOCH_MS)
-    last = np.clip(recs["last_ms"], 0, MAX_EPOCH_MS)
+    first = np.array(recs["first_ms"], dtype=np.int64)
+    last = np.array(recs["last_ms"], dtype=np.int64)
+    if n and (min(int(first.min()), int(last.min())) < 0 or max(int(first.max()), int(last.max())) > MAX_EPOCH_MS):
+        first = np.clip(first, 0, MAX_EPOCH_MS)
+        last = np.clip(last, 0, MAX_EPOCH_MS)
     first = np.minimum(first, last)
     edges: Table = {
         "s_hi": np.where(rev, d_ehi, s_ehi),
@@ -138,40 +156,64 @@ def records_to_tables(recs: npt.NDArray[np.void], site: SitePrefixes) -> tuple[W
         "meta": meta,
         "bytes": byt,
         "packets": pkt,
-        "flows": np.ones(len(recs), dtype=_U64),
+        "flows": np.ones(n, dtype=_U64),
         "first": first,
         "last": last,
     }
+    return WindowTables(edges, *_attributes(recs, s_dev, d_dev, s_mac, d_mac, (s_hi, s_lo, d_hi, d_lo),
+                                            (s_ehi, s_elo, d_ehi, d_elo))), clamped  # fmt: skip
+
+
+def _attributes(
+    recs: npt.NDArray[np.void],
+    s_dev: npt.NDArray[np.bool_],
+    d_dev: npt.NDArray[np.bool_],
+    s_mac: npt.NDArray[np.uint64],
+    d_mac: npt.NDArray[np.uint64],
+    ips: tuple[npt.NDArray[np.uint64], ...],
+    eps: tuple[npt.NDArray[np.uint64], ...],
+) -> tuple[Table, Table, Table]:
+    """MAC->IP pairs, SGT sightings and switch attachments, each side in arrival order.
+
+    The most recently received SGT or attachment wins (a re-authenticated host's new SGT), so
+    rows keep record order, the source side before the destination side of each record.
+    """
+    s_hi, s_lo, d_hi, d_lo = ips
+    s_ehi, s_elo, d_ehi, d_elo = eps
+    rows, side = _pairs_selected(s_dev, d_dev)
     macip: Table = {
-        "mac": np.concatenate([s_mac[s_dev], d_mac[d_dev]]),
-        "hi": np.concatenate([s_hi[s_dev], d_hi[d_dev]]),
-        "lo": np.concatenate([s_lo[s_dev], d_lo[d_dev]]),
+        "mac": _pick(side, rows, s_mac, d_mac),
+        "hi": _pick(side, rows, s_hi, d_hi),
+        "lo": _pick(side, rows, s_lo, d_lo),
     }
-    # SGT and attachment: the most recently received value wins (a re-authenticated host's new SGT),
-    # so rows are interleaved src, dst per record to keep arrival order.
-    s_sgt = recs["src_sgt"].astype(_U64)
-    d_sgt = recs["dst_sgt"].astype(_U64)
-    sel = _pairs(s_sgt != 0, d_sgt != 0)
+    s_sgt, d_sgt = recs["src_sgt"], recs["dst_sgt"]
+    rows, side = _pairs_selected(s_sgt != 0, d_sgt != 0)
     sgt: Table = {
-        "hi": _pairs(s_ehi, d_ehi)[sel],
-        "lo": _pairs(s_elo, d_elo)[sel],
-        "tag": _pairs(s_dev, d_dev)[sel].astype(_U64),
-        "sgt": _pairs(s_sgt, d_sgt)[sel],
+        "hi": _pick(side, rows, s_ehi, d_ehi),
+        "lo": _pick(side, rows, s_elo, d_elo),
+        "tag": _pick(side, rows, s_dev, d_dev).astype(_U64),
+        "sgt": _pick(side, rows, s_sgt, d_sgt).astype(_U64),
     }
     # The switch saw the source MAC arrive on in_if; a destination MAC leave by out_if (when given).
-    out_if = recs["out_if"].astype(_U64)
-    vlan = recs["vlan"].astype(_U64) & _U64(0xFFF)
-    sel = _pairs(s_dev, d_dev & (out_if != 0))
+    out_if = recs["out_if"]
+    rows, side = _pairs_selected(s_dev, d_dev & (out_if != 0))
     conn: Table = {
-        "mac": _pairs(s_mac, d_mac)[sel],
-        "ifx": _pairs(recs["in_if"].astype(_U64), out_if)[sel],
-        "vlan": _pairs(vlan, vlan)[sel],
+        "mac": _pick(side, rows, s_mac, d_mac),
+        "ifx": _pick(side, rows, recs["in_if"], out_if).astype(_U64),
+        "vlan": recs["vlan"][rows].astype(_U64) & _U64(0xFFF),
     }
-    return WindowTables(edges, macip, sgt, conn), clamped
+    return macip, sgt, conn
 
 
 def merge_tables(a: WindowTables, b: WindowTables) -> WindowTables:
     """Reduce the union of two partial tables (associative, so chunks can be folded in any grouping)."""
+    if not len(a.edges["meta"]):
+        return WindowTables(
+            edges=reduce_edges(b.edges),
+            macip=reduce_distinct(_cat(a.macip, b.macip), ("mac", "hi", "lo")),
+            sgt=reduce_latest(_cat(a.sgt, b.sgt), SGT_KEYS),
+            conn=reduce_latest(_cat(a.conn, b.conn), ("mac",)),
+        )
     return WindowTables(
         edges=reduce_edges(_cat(a.edges, b.edges)),
         macip=reduce_distinct(_cat(a.macip, b.macip), ("mac", "hi", "lo")),

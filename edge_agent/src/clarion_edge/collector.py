@@ -81,6 +81,7 @@ class Agent:
         self._socks: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self._switches: dict[str, wire.SwitchInfo] = {}
+        self._names: dict[tuple[str, int], tuple[str, str]] = {}
         self._status: StatusServer | None = None
         self._lock = threading.Lock()
 
@@ -160,10 +161,15 @@ class Agent:
             received, batch = item
             by_exporter: dict[str, list[tuple[bytes, str, int]]] = defaultdict(list)
             ips: dict[str, str] = {}
+            names = self._names
             for data, addr in batch:
-                key, ip = exporter_name(addr)
-                by_exporter[key].append((data, key, received))
-                ips[key] = ip
+                name = names.get(addr)
+                if name is None:
+                    if len(names) > 65_536:  # exporters' source ports churn: keep the cache bounded
+                        names.clear()
+                    name = names[addr] = exporter_name(addr)
+                by_exporter[name[0]].append((data, name[0], received))
+                ips[name[0]] = name[1]
             for key, items in by_exporter.items():
                 recs = self.decoder.decode_batch(items)
                 self.counters.records += len(recs)

@@ -41,8 +41,13 @@ class WindowTables:
 
 def reduce_edges(t: Table) -> Table:
     """Sum the counters of equal (src, dst, protocol, port) rows; first = min, last = max."""
-    order, starts, sorted_keys = group([t[k] for k in EDGE_KEYS])
-    out = {k: ks[starts] for k, ks in zip(EDGE_KEYS, sorted_keys, strict=True)}
+    # IPv4-mapped addresses and MACs have a zero high half: skip those key columns when all are zero.
+    names = EDGE_KEYS if t["s_hi"].any() or t["d_hi"].any() else ("s_lo", "d_lo", "meta")
+    order, starts, sorted_keys = group([t[k] for k in names], stable=False)
+    out = {k: ks[starts] for k, ks in zip(names, sorted_keys, strict=True)}
+    for k in EDGE_KEYS:
+        if k not in out:
+            out[k] = np.zeros(len(starts), dtype=np.uint64)
     if not len(order):
         return {**out, **{k: t[k][:0] for k in ("bytes", "packets", "flows", "first", "last")}}
     for k in ("bytes", "packets", "flows"):
@@ -53,7 +58,7 @@ def reduce_edges(t: Table) -> Table:
 
 
 def reduce_distinct(t: Table, keys: tuple[str, ...]) -> Table:
-    order, starts, _ = group([t[k] for k in keys])
+    order, starts, _ = group([t[k] for k in keys], stable=False)
     first = order[starts]
     return {k: v[first] for k, v in t.items()}
 

@@ -35,17 +35,20 @@ def hash_columns(keys: Sequence[npt.NDArray[np.unsignedinteger]]) -> U64:
     return h
 
 
-def group(keys: Sequence[npt.NDArray[np.unsignedinteger]]) -> tuple[IntArr, IntArr, list[npt.NDArray[Any]]]:
+def group(
+    keys: Sequence[npt.NDArray[np.unsignedinteger]], *, stable: bool = True
+) -> tuple[IntArr, IntArr, list[npt.NDArray[Any]]]:
     """Return (order, starts, sorted_keys): ``order`` makes equal keys adjacent, ``starts`` opens each group.
 
-    The sort is stable, so inside a group rows keep their input order: the last row of a group is
-    the most recently added one. ``sorted_keys`` are the key columns taken in ``order``.
+    With ``stable`` rows of a group keep their input order, so its last row is the most recently
+    added one; order-free reductions (sums, min, max) pass False for a faster sort.
+    ``sorted_keys`` are the key columns taken in ``order``.
     """
     n = len(keys[0])
     if n == 0:
         return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp), [k[:0] for k in keys]
     h = hash_columns(keys)
-    order = np.argsort(h, kind="stable")
+    order = np.argsort(h, kind="stable" if stable else "quicksort")
     hs = h[order]
     brk = np.empty(n, dtype=bool)
     brk[0] = True

@@ -16,12 +16,15 @@ Protocols without ports get port 0; an ICMP/ICMPv6 echo reply is turned to point
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
 from clarion_edge.grouping import hash_columns
 
 U64 = npt.NDArray[np.uint64]
+UInt = npt.NDArray[np.unsignedinteger[Any]]
 BoolArr = npt.NDArray[np.bool_]
 
 PORT_PROTOCOLS = (6, 17, 33, 132)  # TCP, UDP, DCCP, SCTP
@@ -41,19 +44,19 @@ REGISTERED_SERVICES = np.array(
 
 
 def service_side(
-    protocol: U64, sport: U64, dport: U64, tcp_flags: U64, s_hi: U64, s_lo: U64, d_hi: U64, d_lo: U64
-) -> tuple[BoolArr, U64]:
+    protocol: UInt, sport: UInt, dport: UInt, tcp_flags: UInt, s_hi: U64, s_lo: U64, d_hi: U64, d_lo: U64
+) -> tuple[BoolArr, UInt]:
     """Return (reverse, port): ``reverse`` is True where the record's source is the service side."""
     n = len(protocol)
-    has_ports = np.isin(protocol, np.array(PORT_PROTOCOLS, dtype=np.uint64))
+    has_ports = (protocol == 6) | (protocol == 17) | (protocol == 33) | (protocol == 132)
     reverse = np.zeros(n, dtype=bool)
     decided = ~has_ports
 
     # ICMP echo reply (type 0) / ICMPv6 echo reply (type 129): the replier is the service.
-    icmp_type = dport >> np.uint64(8)
+    icmp_type = dport >> 8
     reverse |= ((protocol == 1) & (icmp_type == 0)) | ((protocol == 58) & (icmp_type == 129))
 
-    syn_only = (protocol == 6) & ((tcp_flags & np.uint64(0x12)) == np.uint64(0x02))
+    syn_only = (protocol == 6) & ((tcp_flags & 0x12) == 0x02)
     decided |= syn_only
 
     s_wk = sport < 1024
@@ -73,8 +76,7 @@ def service_side(
         r_rev |= ~r_done & (sport[rest] < dport[rest])
         reverse[rest] = r_rev
 
-    port = np.where(reverse, sport, dport)
-    port[~has_ports] = 0
+    port = np.where(reverse & has_ports, sport, np.where(has_ports, dport, 0))
     return reverse, port
 
 

@@ -94,7 +94,9 @@ def _settled(agent: AgentProc, records: int) -> Callable[[], bool]:
         if st is None:
             return False
         agg = st["aggregator"]
-        return bool(st["decoder"]["records"] == records and agg["open_windows"] == 0 and agg["buffered_records"] == 0)
+        closed = agg["open_windows"] == 0 and agg["buffered_records"] == 0
+        spooled = st["builder"]["windows"] == agg["windows"]  # every closed window is on disk
+        return bool(st["decoder"]["records"] == records and closed and spooled)
 
     return check
 
@@ -111,8 +113,7 @@ def test_agent_process_totals_survive_outage_and_kill9(tmp_path: Path, ports: tu
     agent = AgentProc(tmp_path, server.url, udp_port, status_port)
     try:
         sent = send_flows(udp_port, 120, 0)
-        wait_for(_settled(agent, 120 * 30), what="windows closed")
-        wait_for(lambda: (agent.status() or {})["builder"]["graphs_spooled"] >= 1, what="batches spooled")
+        wait_for(_settled(agent, 120 * 30), what="windows closed and spooled")
         spooled = (agent.status() or {})["spool"]["depth"]
         assert spooled >= 1
         agent.kill9()  # nothing acknowledged yet: everything is in the spool only
@@ -129,12 +130,22 @@ def test_agent_process_totals_survive_outage_and_kill9(tmp_path: Path, ports: tu
         assert ledger.duplicates >= 1  # the unacknowledged batch was resent and recognised
         more = send_flows(udp_port, 60, 120)
         wait_for(_settled(agent, 60 * 30), what="second run windows closed")
+        wait_for(lambda: (agent.status() or {})["spool"]["depth"] == 0, what="second run sent")
+
+        server.stop()  # the server goes away mid-run...
+        late = send_flows(udp_port, 40, 180)
+        wait_for(_settled(agent, 100 * 30), what="windows spooled during the outage")
+        assert (agent.status() or {})["spool"]["depth"] >= 1
+        server = GraphServer(port=http_port)  # ...and comes back with the same database
+        server.ledger = ledger
+        server.start()
+        wait_for(lambda: (agent.status() or {})["spool"]["depth"] == 0, what="spool drained after the outage")
         assert agent.terminate() == 0
     finally:
         if agent.proc.poll() is None:
             agent.kill9()
         server.stop()
-    expected = {k: sent[k] + more[k] for k in sent}
+    expected = {k: sent[k] + more[k] + late[k] for k in sent}
     got = ledger.totals()
     assert {k: got[k] for k in expected} == expected
     assert ledger.conflicts == 0
