@@ -18,13 +18,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 
 from clarion.sources.model import Session
 from clarion.sources.pxgrid.convert import session_from_ise
 from clarion.sources.pxgrid.service import PxGridService
 from clarion.sources.pxgrid.settings import PxGridSettings
-from clarion.sources.pxgrid.sink import MemorySink
+from clarion.sources.pxgrid.sink import HttpSink, MemorySink
 from tests.fakes.pxgrid import FakePxGrid
 from tests.fakes.pxgrid.certs import Pki, make_pki
 from tests.fakes.pxgrid.data import DEFAULT_SGTS, session
@@ -429,6 +430,7 @@ class _IdentityRecorder(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _IdentityHandler)
         self.sessions: list[dict[str, Any]] = []
+        self.security_groups: list[dict[str, Any]] = []
         self.auth: set[str] = set()
 
 
@@ -438,7 +440,8 @@ class _IdentityHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if self.path == "/api/v1/identity":
-            self.server.sessions.extend(body["sessions"])
+            self.server.sessions.extend(body.get("sessions", []))
+            self.server.security_groups.extend(body.get("security_groups", []))
             self.server.auth.add(self.headers.get("Authorization", ""))
         self.send_response(202 if self.path == "/api/v1/identity" else 404)
         self.send_header("Content-Length", "0")
@@ -483,6 +486,7 @@ def test_cli_run_streams_to_the_server_and_stops_on_sigterm(fake: FakePxGrid, pk
         assert recorder.auth == {"Bearer agent-tok"}
         assert recorder.sessions[-1]["mac"] == "aa:bb:cc:00:00:63"
         assert recorder.sessions[-1]["sgt"] == 4
+        assert {"value": 4, "name": "Employees", "ise_id": "sg-4", "description": None} in recorder.security_groups
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
     finally:
@@ -573,3 +577,46 @@ def test_a_failed_sink_batch_is_recovered_not_lost(
     assert status["counters"]["sink_errors"] == 1
     assert status["counters"]["reconnects"] == 1
     assert fake.ws_connects == 1
+
+
+IDENTITY_QUERY = """query($mac: String!) { device(mac: $mac) { identity {
+  user { username } sgt { value name } sessionState ports { switchId interface }
+} } }"""
+
+
+def test_sessions_reach_the_graph_through_the_real_clarion_server(
+    fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService], store: Any
+) -> None:
+    """The whole identity path: fake ISE → pxGrid service → HttpSink → uvicorn /api/v1/identity → FalkorDB."""
+    from pydantic import SecretStr
+
+    from clarion.api.app import create_app
+    from clarion.config import Settings
+    from clarion.server import BackgroundServer
+
+    admin, reader = "admin-token-pxgrid-0123456789", "reader-token-pxgrid-0123456789"
+    settings = Settings(graph_url=None, admin_token=SecretStr(admin), reader_token=SecretStr(reader))
+    fake.add_sessions([session(1, T0 + 1)])
+    with BackgroundServer(create_app(settings, store)) as server:
+
+        def identity(mac: str) -> dict[str, Any] | None:
+            with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {reader}"}) as c:
+                r = c.post("/graphql", json={"query": IDENTITY_QUERY, "variables": {"mac": mac}})
+            device = r.json()["data"]["device"]
+            return device["identity"] if device else None
+
+        sink = HttpSink(server.url, admin, backoff_s=0.05)
+        svc = run_service(settings_for(fake, pki), sink)
+        wait_for(lambda: streaming(svc)() and fake.subscribed() == 1, timeout=30)
+        fake.publish_sessions([session(2, T0 + 2, sgt="Contractors", user="bob")])
+        wait_for(lambda: identity("aa:bb:cc:00:00:02") is not None, timeout=30, what="bob's device in the graph")
+        bob = identity("aa:bb:cc:00:00:02")
+        assert bob is not None
+        assert bob["sgt"] == {"value": 5, "name": "Contractors"}
+        assert bob["user"]["username"] == "bob"
+        assert bob["sessionState"] == "STARTED"
+        assert {"switchId": "10.10.0.2", "interface": "GigabitEthernet1/0/3"} in bob["ports"]
+        first = identity("aa:bb:cc:00:00:01")
+        assert first is not None
+        assert first["sgt"] == {"value": 4, "name": "Employees"}
+        assert sink.rejected == 0

@@ -123,7 +123,8 @@ def test_vlan_from_tunnel_private_group_id() -> None:
         ({"timestamp": "yesterday"}, "not ISO-8601"),
         ({"state": "DANCING"}, "is not one of"),
         ({"userName": 5}, "userName must be a string"),
-        ({"nasPortId": "x" * 5000}, "at most 1024"),
+        ({"nasPortId": "x" * 257}, "nasPortId is 257 characters long; at most 256"),
+        ({"userName": "u" * 1025}, "userName is 1025 characters long; at most 1024"),
         ({"nasIpAddress": "not-an-ip"}, "nasIpAddress"),
     ],
 )
@@ -145,6 +146,8 @@ def test_trustsec_objects() -> None:
         security_group_from_ise({"name": "x", "tag": 70000})
     acl = sgacl_from_ise({"id": "a1", "name": "Web", "acl": "permit tcp dst eq 443", "ipVersion": "IPV4"})
     assert acl == Sgacl(name="Web", aces="permit tcp dst eq 443", ise_id="a1", ip_version="IPV4")
+    with pytest.raises(ConversionError, match="ipVersion 'IPV5' is not one of"):
+        sgacl_from_ise({"name": "Web", "acl": "", "ipVersion": "IPV5"})
 
 
 def test_user_groups() -> None:

@@ -17,7 +17,9 @@ from clarion.sources.model import SecurityGroup, Session, Sgacl
 
 STATES = frozenset({"AUTHENTICATING", "AUTHENTICATED", "POSTURED", "STARTED", "DISCONNECTED"})
 MAX_IPS = 64
-MAX_TEXT = 1024
+MAX_TEXT = 1024  # userName, AD group names (the server's /api/v1/identity limits, so it never refuses a session)
+MAX_NAME = 256  # SGT name, switch id, interface, endpoint profile
+IP_VERSIONS = frozenset({"IPV4", "IPV6", "IP_AGNOSTIC"})
 _MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _CANONICAL_V4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")  # no leading zeros: already canonical text
@@ -53,14 +55,14 @@ def format_timestamp(ms: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
-def _text(raw: Mapping[str, Any], key: str) -> str | None:
+def _text(raw: Mapping[str, Any], key: str, limit: int = MAX_NAME) -> str | None:
     value = raw.get(key)
     if value is None or value == "":
         return None
     if not isinstance(value, str):
         raise ConversionError(f"{key} must be a string, got {type(value).__name__}")
-    if len(value) > MAX_TEXT:
-        raise ConversionError(f"{key} is {len(value)} characters long; at most {MAX_TEXT} are accepted")
+    if len(value) > limit:
+        raise ConversionError(f"{key} is {len(value)} characters long; at most {limit} are accepted")
     return value
 
 
@@ -129,7 +131,7 @@ def session_from_ise(
     ts_text = _text(raw, "timestamp")
     timestamp_ms = parse_timestamp_ms(ts_text) if ts_text else now_ms
     sgt_name = _text(raw, "ctsSecurityGroup")
-    username = _text(raw, "userName")
+    username = _text(raw, "userName", MAX_TEXT)
     switch_id = _text(raw, "nasIpAddress") or _text(raw, "networkDeviceName") or _text(raw, "nasIdentifier")
     if switch_id is not None and raw.get("nasIpAddress"):
         switch_id = canonical_ip(switch_id, "nasIpAddress")
@@ -162,7 +164,9 @@ def security_group_from_ise(raw: Any) -> SecurityGroup:
         raise ConversionError("securityGroup has no name")
     if not isinstance(tag, int) or isinstance(tag, bool) or not 0 <= tag <= 65535:
         raise ConversionError(f"securityGroup {name!r} has tag {tag!r}; a tag is an integer 0..65535")
-    return SecurityGroup(value=tag, name=name, ise_id=_text(raw, "id"), description=_text(raw, "description"))
+    if len(name) > MAX_NAME:
+        raise ConversionError(f"securityGroup name is {len(name)} characters long; at most {MAX_NAME} are accepted")
+    return SecurityGroup(value=tag, name=name, ise_id=_text(raw, "id"), description=_text(raw, "description", MAX_TEXT))
 
 
 def sgacl_from_ise(raw: Any) -> Sgacl:
@@ -172,14 +176,21 @@ def sgacl_from_ise(raw: Any) -> Sgacl:
     name, acl = raw.get("name"), raw.get("acl", "")
     if not isinstance(name, str) or not name:
         raise ConversionError("securityGroupAcl has no name")
-    if not isinstance(acl, str):
-        raise ConversionError(f"securityGroupAcl {name!r}: acl must be a string")
+    if not isinstance(acl, str) or len(acl) > 65_536:
+        raise ConversionError(f"securityGroupAcl {name[:60]!r}: acl must be a string of at most 65536 characters")
+    if len(name) > MAX_NAME:
+        raise ConversionError(f"securityGroupAcl name is {len(name)} characters long; at most {MAX_NAME} are accepted")
+    ip_version = (_text(raw, "ipVersion") or "IP_AGNOSTIC").upper()
+    if ip_version not in IP_VERSIONS:
+        raise ConversionError(
+            f"securityGroupAcl {name!r}: ipVersion {ip_version[:20]!r} is not one of {sorted(IP_VERSIONS)}"
+        )
     return Sgacl(
         name=name,
         aces=acl,
         ise_id=_text(raw, "id"),
-        ip_version=_text(raw, "ipVersion") or "IP_AGNOSTIC",
-        description=_text(raw, "description"),
+        ip_version=ip_version,
+        description=_text(raw, "description", MAX_TEXT),
     )
 
 
@@ -191,6 +202,10 @@ def user_groups_from_ise(raw: Any) -> dict[str, tuple[str, ...]]:
     for entry in raw.get("userGroups", []):
         if not isinstance(entry, dict) or not isinstance(entry.get("userName"), str):
             raise ConversionError("a userGroups entry has no userName")
-        names = [g["name"] for g in entry.get("groups") or [] if isinstance(g, dict) and isinstance(g.get("name"), str)]
-        out[entry["userName"].lower()] = tuple(names)
+        names = [
+            g["name"]
+            for g in entry.get("groups") or []
+            if isinstance(g, dict) and isinstance(g.get("name"), str) and 0 < len(g["name"]) <= MAX_TEXT
+        ]
+        out[entry["userName"].lower()] = tuple(names[:1000])
     return out

@@ -8,6 +8,7 @@ DISCONNECTED session or an older timestamp means for the graph.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 import threading
 import time
@@ -17,6 +18,8 @@ import httpx
 
 from clarion.sources.model import SecurityGroup, Session, Sgacl
 from clarion.sources.pxgrid.errors import SinkError
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -85,10 +88,12 @@ class MemorySink:
 
 
 class HttpSink:
-    """POSTs ``{"sessions": [...]}`` to ``{server}/api/v1/identity`` with a bearer token.
+    """POSTs to ``{server}/api/v1/identity`` with a bearer token: ``{"sessions": [...]}``, and the TrustSec objects
+    pxGrid teaches (``security_groups``, ``sgacls``, ``deleted_sgacls``).
 
-    Retries connection errors and 5xx with jittered backoff (``attempts`` times); a 4xx is a configuration or
-    payload problem and raises ``SinkError`` at once with the server's answer.
+    Connection errors, 429 and 5xx are retried with jittered backoff (``attempts`` times), then ``SinkError``.
+    A 422 or 413 on a batch is bisected so one session the server refuses is dropped (counted in ``rejected``,
+    logged with the server's reason) instead of blocking the stream forever; 401/403 raise ``SinkError`` at once.
     """
 
     def __init__(
@@ -110,10 +115,37 @@ class HttpSink:
         self.batch = batch
         self.attempts = attempts
         self.backoff_s = backoff_s
+        self.rejected = 0
 
     def apply(self, sessions: list[Session]) -> None:
         for i in range(0, len(sessions), self.batch):
-            self._post({"sessions": [session_to_json(s) for s in sessions[i : i + self.batch]]})
+            self._post_bisecting("sessions", [session_to_json(s) for s in sessions[i : i + self.batch]])
+
+    def apply_security_groups(self, groups: list[SecurityGroup], deleted: list[SecurityGroup]) -> None:
+        if deleted:
+            log.info(
+                "ISE deleted security groups %s; the server keeps SGT nodes until ERS sync", [g.name for g in deleted]
+            )
+        if groups:
+            self._post_bisecting("security_groups", [dataclasses.asdict(g) for g in groups])
+
+    def apply_sgacls(self, acls: list[Sgacl], deleted: list[str]) -> None:
+        if acls:
+            self._post_bisecting("sgacls", [dataclasses.asdict(a) for a in acls])
+        if deleted:
+            self._post({"deleted_sgacls": deleted})
+
+    def _post_bisecting(self, key: str, rows: list[dict[str, Any]]) -> None:
+        try:
+            self._post({key: rows})
+        except _Refused as exc:
+            if len(rows) == 1:
+                self.rejected += 1
+                log.error("the Clarion server refused one of %s and it is dropped: %s; row: %.300r", key, exc, rows[0])
+                return
+            mid = len(rows) // 2
+            self._post_bisecting(key, rows[:mid])
+            self._post_bisecting(key, rows[mid:])
 
     def _post(self, body: dict[str, Any]) -> None:
         problem = ""
@@ -125,11 +157,17 @@ class HttpSink:
             else:
                 if resp.status_code < 300:
                     return
+                if resp.status_code in (413, 422):
+                    raise _Refused(f"HTTP {resp.status_code} {resp.text[:300]!r}")
                 if resp.status_code < 500 and resp.status_code != 429:
-                    raise SinkError(f"{self.url} refused the sessions: HTTP {resp.status_code} {resp.text[:300]!r}")
+                    raise SinkError(f"{self.url} refused the request: HTTP {resp.status_code} {resp.text[:300]!r}")
                 problem = f"{self.url}: HTTP {resp.status_code}"
             time.sleep(random.uniform(0, self.backoff_s * 2**attempt))  # noqa: S311 - jitter, not crypto
         raise SinkError(f"{problem} (gave up after {self.attempts} attempts)")
 
     def close(self) -> None:
         self.client.close()
+
+
+class _Refused(SinkError):  # noqa: N818 - internal signal for bisection
+    """The server judged a body invalid (422) or too large (413)."""
