@@ -1,0 +1,338 @@
+"""Behavioural features per device, from the flow table alone: what a device does, not what it is called.
+
+Blocks (each scaled so its weight is its share of the distance HDBSCAN sees):
+services used and offered (TF-IDF over protocol/port, high ports bucketed), the services of its
+peers (second order: the average of its neighbours' service vectors), peer structure and volumes,
+activity over time, and optionally identity (AD groups, ISE profile). A recorded device type or
+role is never an input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp  # type: ignore[import-untyped]
+from sklearn.decomposition import TruncatedSVD  # type: ignore[import-untyped]
+
+from clarion.analytics.model import ClusteringParams
+from clarion.analytics.snapshot import GraphSnapshot
+from clarion.ingest.transform import PROTOCOL_NAMES
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+
+HOUR_MS = 3_600_000
+EPHEMERAL_FROM = 49152
+#: Bucketed "ports" (outside 0..65535): ephemeral ports, and registered ports too rare to keep alone.
+PORT_EPHEMERAL = 65536
+PORT_RARE = 65537
+PORTED_PROTOCOLS = (6, 17, 132)
+TIME_BINS = 6  # four-hour bins of the UTC day
+
+SCALAR_NAMES = (
+    "log flows out",
+    "log flows in",
+    "log bytes out",
+    "log bytes in",
+    "log packets out",
+    "log packets in",
+    "log bytes per packet out",
+    "log bytes per packet in",
+    "client share of flows",
+    "log distinct servers reached",
+    "log distinct clients served",
+    "share of remote peers",
+    "log services used",
+    "log services offered",
+    "share of hours active",
+    "share of days active",
+)
+TIME_NAMES = tuple(f"share of flows {4 * i:02d}-{4 * i + 4:02d} UTC" for i in range(TIME_BINS))
+
+
+def service_name(protocol: int, port: int) -> str:
+    """``tcp/443``; bucketed ports read ``tcp/49152+`` (ephemeral) and ``tcp/1024+rare``."""
+    proto = PROTOCOL_NAMES.get(protocol, f"proto-{protocol}")
+    if port == PORT_EPHEMERAL:
+        return f"{proto}/49152+"
+    if port == PORT_RARE:
+        return f"{proto}/1024+rare"
+    return f"{proto}/{port}"
+
+
+@dataclass(frozen=True)
+class Features:
+    """Per local device: the reduced matrix HDBSCAN clusters, and readable parts for labels and reasons."""
+
+    #: Positions (in the snapshot) of the rows below: the local devices, in snapshot order.
+    rows: Ints
+    #: Reduced, weighted features (n_rows × svd_components): what HDBSCAN sees.
+    matrix: Floats
+    #: Service vocabulary: (protocol, bucketed port) and its readable name.
+    service_protocols: npt.NDArray[np.int64]
+    service_ports: npt.NDArray[np.int64]
+    service_names: list[str]
+    #: Flows per (row, service), as client (used) and as server (offered).
+    used: sp.csr_matrix
+    offered: sp.csr_matrix
+    #: Readable numeric features (unscaled), columns named by ``scalar_names``.
+    scalars: Floats
+    scalar_names: list[str]
+
+
+def _bucket_ports(
+    protocol: npt.NDArray[np.int64], port: npt.NDArray[np.int64], src: Ints, dst: Ints, min_devices: int
+) -> npt.NDArray[np.int64]:
+    """Keep well-known ports; bucket ephemeral ones and registered ones seen on fewer than ``min_devices``."""
+    ported = np.isin(protocol, PORTED_PROTOCOLS)
+    out = np.where(ported, port, 0)
+    out = np.where(ported & (port >= EPHEMERAL_FROM), PORT_EPHEMERAL, out)
+    registered = ported & (port >= 1024) & (port < EPHEMERAL_FROM)
+    if registered.any():
+        code = protocol[registered] * 70_000 + port[registered]
+        span = int(max(src.max(), dst.max())) + 1
+        pairs = np.unique(np.concatenate([code * span + src[registered], code * span + dst[registered]]))
+        codes, counts = np.unique(pairs // span, return_counts=True)
+        rare_codes = codes[counts < min_devices]
+        rare = np.isin(code, rare_codes)
+        sub = out[registered]
+        sub[rare] = PORT_RARE
+        out[registered] = sub
+    return out
+
+
+def _service_profile(used: sp.csr_matrix, offered: sp.csr_matrix, rows: Ints) -> sp.csr_matrix:
+    """Per device, the square root of its share of flows per (direction, service), times sqrt(idf).
+
+    Shares (not counts) so a stray scan flow weighs little next to a device's real services; the
+    square root (Hellinger) keeps a minor but steady service visible; a mild idf lifts rare,
+    telling services (jetdirect, rtsp, bacnet) above ones every device uses (dns, https).
+    """
+    both = sp.csr_matrix(sp.hstack([used, offered]), dtype=np.float64)
+    total = np.asarray(both.sum(axis=1)).ravel()
+    total[total == 0] = 1.0
+    share = sp.csr_matrix(sp.diags(1.0 / total) @ both)
+    share.data = np.sqrt(share.data)
+    df = np.asarray((both[rows] > 0).sum(axis=0)).ravel()
+    idf = np.log((1.0 + len(rows)) / (1.0 + df)) + 1.0
+    return _l2_rows(sp.csr_matrix(share @ sp.diags(np.sqrt(idf))))
+
+
+def _tfidf(counts: sp.csr_matrix, rows: Ints) -> sp.csr_matrix:
+    """Binary tokens × idf (document frequency over the clustered rows), rows L2-normalised."""
+    m = sp.csr_matrix(counts > 0, dtype=np.float64)
+    df = np.asarray(m[rows].sum(axis=0)).ravel()
+    idf = np.log((1.0 + len(rows)) / (1.0 + df)) + 1.0
+    return _l2_rows(sp.csr_matrix(m @ sp.diags(idf)))
+
+
+def _l2_rows(m: sp.csr_matrix) -> sp.csr_matrix:
+    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sp.csr_matrix(sp.diags(1.0 / norms) @ m)
+
+
+def _svd(m: sp.spmatrix | Floats, fit_rows: Ints, k: int, seed: int) -> Floats:
+    """TruncatedSVD fitted on ``fit_rows``, applied to every row; deterministic for a seed."""
+    if m.shape[1] <= k + 1 or len(fit_rows) <= k + 1:
+        # Small input: an exact dense SVD (or none, when it already has few enough columns).
+        dense = np.asarray(m.toarray() if sp.issparse(m) else m, dtype=np.float64)  # type: ignore[union-attr]
+        if dense.shape[1] <= k:
+            return dense
+        _, _, vt = np.linalg.svd(dense[fit_rows], full_matrices=False)
+        return np.asarray(dense @ vt[:k].T, dtype=np.float64)
+    svd = TruncatedSVD(n_components=k, algorithm="randomized", n_iter=7, random_state=seed)
+    svd.fit(m[fit_rows])
+    return np.asarray(svd.transform(m), dtype=np.float64)
+
+
+def _standardise(x: Floats, rows: Ints) -> Floats:
+    mean = x[rows].mean(axis=0)
+    std = x[rows].std(axis=0)
+    std[std < 1e-9] = 1.0
+    return np.asarray(np.clip((x - mean) / std, -4.0, 4.0), dtype=np.float64)
+
+
+def _row_mean(adj: sp.csr_matrix, values: sp.csr_matrix) -> sp.csr_matrix:
+    """Per row, the mean of ``values`` over its neighbours (zeros for a row without neighbours)."""
+    deg = np.asarray(adj.sum(axis=1)).ravel()
+    deg[deg == 0] = 1.0
+    return sp.csr_matrix(sp.diags(1.0 / deg) @ (adj @ values))
+
+
+def _identity_tokens(snapshot: GraphSnapshot, rows: Ints) -> sp.csr_matrix | None:
+    """ISE profile (one-hot) and AD groups (idf-weighted), each block L2-normalised, or None when absent.
+
+    The two halves weigh the same, so fifty nested groups do not drown the one profile.
+    """
+    parts: list[sp.csr_matrix] = []
+    n = snapshot.n_devices
+    if snapshot.profile is not None:
+        names = sorted({p for p in snapshot.profile if p})
+        index = {p: j for j, p in enumerate(names)}
+        r = [i for i, p in enumerate(snapshot.profile) if p]
+        c = [index[p] for p in snapshot.profile if p]
+        if names:
+            parts.append(_tfidf(sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n, len(names))), rows))
+    if snapshot.ad_groups is not None:
+        vocab = {g: j for j, g in enumerate(sorted({g for gs in snapshot.ad_groups for g in gs or ()}))}
+        r = [i for i, gs in enumerate(snapshot.ad_groups) for _ in gs or ()]
+        c = [vocab[g] for gs in snapshot.ad_groups for g in gs or ()]
+        if vocab:
+            parts.append(_tfidf(sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n, len(vocab))), rows))
+    if not parts:
+        return None
+    return sp.csr_matrix(sp.hstack(parts) * (1.0 / np.sqrt(len(parts))))
+
+
+def build_features(snapshot: GraphSnapshot, params: ClusteringParams) -> Features:
+    """Turn the flow table into one weighted, reduced feature row per local device."""
+    n = snapshot.n_devices
+    rows = snapshot.local_indices()
+    e = snapshot.edges
+    src = e["src"].astype(np.int64)
+    dst = e["dst"].astype(np.int64)
+    flows = e["flows"].astype(np.float64)
+    proto = e["protocol"].astype(np.int64)
+    min_devices = max(params.min_port_devices, int(np.ceil(params.min_port_share * len(rows))))
+    port = _bucket_ports(proto, e["port"].astype(np.int64), src, dst, min_devices)
+
+    code = proto * 70_000 + port
+    svc_codes, svc_idx = np.unique(code, return_inverse=True)
+    svc_idx = svc_idx.ravel()
+    s = len(svc_codes)
+    svc_proto = svc_codes // 70_000
+    svc_port = svc_codes % 70_000
+    names = [service_name(int(p), int(q)) for p, q in zip(svc_proto, svc_port, strict=True)]
+
+    used = sp.csr_matrix((flows, (src, svc_idx)), shape=(n, s))
+    offered = sp.csr_matrix((flows, (dst, svc_idx)), shape=(n, s))
+
+    # Services (first order) for every device, remote ones too: they feed the peers block.
+    services = _service_profile(used, offered, rows)
+
+    # Peers (second order): the mean service profile of the servers a device reaches and of its clients.
+    ones = np.ones(len(e))
+    out_adj = sp.csr_matrix((ones, (src, dst)), shape=(n, n))
+    out_adj.data[:] = 1.0
+    in_adj = sp.csr_matrix(out_adj.T)
+    local_rows = sp.csr_matrix(services[rows])
+    peers_out = _row_mean(out_adj[rows], services)
+    peers_in = _row_mean(in_adj[rows], services)
+
+    scalars = _scalars(snapshot, src, dst, flows, out_adj, in_adj, used, offered)
+    tod = _time_profile(e["first_seen"], e["last_seen"], src, dst, flows, n)
+
+    half = 1.0 / np.sqrt(2.0)
+    blocks: list[sp.spmatrix] = [
+        local_rows * params.services_weight,
+        peers_out * (params.peers_weight * half),
+        peers_in * (params.peers_weight * half),
+        sp.csr_matrix(_standardise(scalars, rows)[rows] * (params.volume_weight / np.sqrt(scalars.shape[1]))),
+        sp.csr_matrix(_standardise(tod, rows)[rows] * (params.time_weight / np.sqrt(tod.shape[1]))),
+    ]
+    if params.identity_weight > 0:
+        ident = _identity_tokens(snapshot, rows)
+        if ident is not None:
+            blocks.append(ident[rows] * params.identity_weight)
+    full = sp.csr_matrix(sp.hstack(blocks))
+    if len(rows) == 0:
+        matrix = np.zeros((0, params.svd_components))
+    else:
+        matrix = _svd(full, np.arange(len(rows)), params.svd_components, params.seed)
+    return Features(
+        rows=rows,
+        matrix=np.ascontiguousarray(matrix, dtype=np.float64),
+        service_protocols=svc_proto,
+        service_ports=svc_port,
+        service_names=names,
+        used=sp.csr_matrix(used[rows]),
+        offered=sp.csr_matrix(offered[rows]),
+        scalars=np.hstack([scalars, tod])[rows],
+        scalar_names=[*SCALAR_NAMES, *TIME_NAMES],
+    )
+
+
+def _scalars(
+    snapshot: GraphSnapshot,
+    src: Ints,
+    dst: Ints,
+    flows: Floats,
+    out_adj: sp.csr_matrix,
+    in_adj: sp.csr_matrix,
+    used: sp.csr_matrix,
+    offered: sp.csr_matrix,
+) -> Floats:
+    """Volumes, client/server balance, peer structure and activity per device (see SCALAR_NAMES)."""
+    n = snapshot.n_devices
+    e = snapshot.edges
+    byt = e["bytes"].astype(np.float64)
+    pkt = e["packets"].astype(np.float64)
+    f_out = np.bincount(src, flows, n)
+    f_in = np.bincount(dst, flows, n)
+    b_out = np.bincount(src, byt, n)
+    b_in = np.bincount(dst, byt, n)
+    p_out = np.bincount(src, pkt, n)
+    p_in = np.bincount(dst, pkt, n)
+    fan_out = np.diff(out_adj.indptr).astype(np.float64)
+    fan_in = np.diff(in_adj.indptr).astype(np.float64)
+    peers = sp.csr_matrix(out_adj + in_adj)
+    peers.data[:] = 1.0
+    remote = (~np.asarray(snapshot.local)).astype(np.float64)
+    n_peers = np.diff(peers.indptr).astype(np.float64)
+    remote_share = (peers @ remote) / np.maximum(n_peers, 1.0)
+    total = f_out + f_in
+
+    # Activity: distinct hour and day buckets touched by a device's flow rows.
+    hours_first = e["first_seen"] // HOUR_MS
+    hours_last = e["last_seen"] // HOUR_MS
+    span_h = float(max(1, int(hours_last.max() - hours_first.min() + 1))) if len(e) else 1.0
+    dev = np.concatenate([src, dst, src, dst])
+    hrs = np.concatenate([hours_first, hours_first, hours_last, hours_last])
+    active_h = _distinct_per_device(dev, hrs, n)
+    days = e["day"].astype(np.int64)
+    span_d = float(max(1, int(days.max() - days.min() + 1))) if len(e) else 1.0
+    active_d = _distinct_per_device(np.concatenate([src, dst]), np.concatenate([days, days]), n)
+
+    cols = [
+        np.log1p(f_out),
+        np.log1p(f_in),
+        np.log1p(b_out),
+        np.log1p(b_in),
+        np.log1p(p_out),
+        np.log1p(p_in),
+        np.log1p(b_out / np.maximum(p_out, 1.0)),
+        np.log1p(b_in / np.maximum(p_in, 1.0)),
+        f_out / np.maximum(total, 1.0),
+        np.log1p(fan_out),
+        np.log1p(fan_in),
+        remote_share,
+        np.log1p(np.diff(used.indptr).astype(np.float64)),
+        np.log1p(np.diff(offered.indptr).astype(np.float64)),
+        active_h / span_h,
+        active_d / span_d,
+    ]
+    return np.stack(cols, axis=1)
+
+
+def _distinct_per_device(dev: Ints, bucket: Ints, n: int) -> Floats:
+    if len(dev) == 0:
+        return np.zeros(n)
+    b = bucket - bucket.min()
+    keys = np.unique(dev * (int(b.max()) + 1) + b)  # one int64 key per (device, bucket): a fast 1-D unique
+    return np.bincount(keys // (int(b.max()) + 1), minlength=n).astype(np.float64)
+
+
+def _time_profile(
+    first: npt.NDArray[np.int64], last: npt.NDArray[np.int64], src: Ints, dst: Ints, flows: Floats, n: int
+) -> Floats:
+    """Share of a device's flows per four-hour bin of the UTC day (office hours, always on, at night)."""
+    mid = (first // 2 + last // 2) % 86_400_000
+    b = (mid // (4 * HOUR_MS)).astype(np.int64)
+    idx = np.concatenate([src, dst]) * TIME_BINS + np.concatenate([b, b])
+    out = np.bincount(idx, np.concatenate([flows, flows]), n * TIME_BINS).reshape(n, TIME_BINS)
+    tot = out.sum(axis=1, keepdims=True)
+    tot[tot == 0] = 1.0
+    return np.asarray(out / tot, dtype=np.float64)
