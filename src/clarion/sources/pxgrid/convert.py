@@ -21,6 +21,8 @@ MAX_TEXT = 1024  # userName, AD group names (the server's /api/v1/identity limit
 MAX_NAME = 256  # SGT name, switch id, interface, endpoint profile
 IP_VERSIONS = frozenset({"IPV4", "IPV6", "IP_AGNOSTIC"})
 _MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
+_COLON_MAC = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
+_MAC_SEP = re.compile(r"[:\-.\s]")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _CANONICAL_V4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")  # no leading zeros: already canonical text
 
@@ -32,7 +34,9 @@ class ConversionError(ValueError):
 @lru_cache(maxsize=65536)  # endpoints repeat across events; this is the hot path of the stream
 def normalise_mac(value: str) -> str:
     """``AA-BB-CC-00-11-22``, ``aabb.cc00.1122`` or ``AA:BB:...`` → ``aa:bb:cc:00:11:22``."""
-    hexdigits = re.sub(r"[:\-.\s]", "", value).lower()
+    if _COLON_MAC.fullmatch(value):  # ISE's own form: only the case changes
+        return value.lower()
+    hexdigits = _MAC_SEP.sub("", value).lower()
     if not _MAC_HEX.match(hexdigits):
         raise ConversionError(f"macAddress {value[:40]!r} is not a MAC (12 hex digits, separators : - . allowed)")
     return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
@@ -46,7 +50,8 @@ def parse_timestamp_ms(value: str) -> int:
         raise ConversionError(f"timestamp {value[:60]!r} is not ISO-8601 (e.g. 2024-05-01T10:15:30.123Z)") from exc
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000 + (0.5 if dt.timestamp() >= 0 else -0.5))
+    seconds = dt.timestamp()
+    return int(seconds * 1000 + (0.5 if seconds >= 0 else -0.5))
 
 
 def format_timestamp(ms: int) -> str:
