@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -81,6 +81,47 @@ def demo(
     from clarion.demo import run_demo
 
     run_demo(devices=devices, switches=switches, days=days, seed=seed, data_dir=data_dir, keep_serving=keep_serving)
+
+
+@app.command()
+def cluster(
+    server: Annotated[str | None, typer.Option(help="Run through this server (e.g. http://127.0.0.1:8000).")] = None,
+    token: Annotated[str | None, typer.Option(envvar="CLARION_TOKEN", help="Admin token for --server.")] = None,
+    min_cluster_size: Annotated[int | None, typer.Option(min=2, help="Smallest group worth a cluster.")] = None,
+    min_samples: Annotated[int | None, typer.Option(min=1, help="HDBSCAN min_samples (higher: more noise).")] = None,
+    identity_weight: Annotated[float | None, typer.Option(min=0, max=10, help="Weight of AD groups/profile.")] = None,
+) -> None:
+    """Group devices by behaviour (HDBSCAN) and recommend an SGT per group.
+
+    Without --server it reads and writes the store configured by CLARION_* settings; when a running
+    `clarion serve` already holds the embedded store, use `--server URL --token ADMIN_TOKEN`.
+    Example: `clarion cluster --server http://127.0.0.1:8000 --token $CLARION_ADMIN_TOKEN`
+    """
+    from clarion.analytics.model import ClusteringParams, ParamsError
+    from clarion.cluster_cli import cluster_local, cluster_remote, print_clusters
+    from clarion.console import wide_console
+
+    console = wide_console()
+    options: dict[str, Any] = {
+        "min_cluster_size": min_cluster_size, "min_samples": min_samples, "identity_weight": identity_weight,
+    }  # fmt: skip
+    given = {k: v for k, v in options.items() if v is not None}
+    try:
+        if server:
+            if not token:
+                raise typer.BadParameter("--server needs --token (or CLARION_TOKEN) with an admin token")
+            camel = {
+                "min_cluster_size": "minClusterSize",
+                "min_samples": "minSamples",
+                "identity_weight": "identityWeight",
+            }
+            clusters = cluster_remote(server, token, {camel[k]: v for k, v in given.items()}, console)
+        else:
+            clusters = cluster_local(_settings_or_exit(), ClusteringParams(**given), console)
+    except (ParamsError, RuntimeError) as e:
+        typer.secho(f"clustering failed: {e}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    print_clusters(console, clusters)
 
 
 @app.command("export-schemas")

@@ -21,7 +21,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from clarion.api.app import create_app
+from clarion.cluster_cli import cluster_remote, print_clusters
 from clarion.config import Settings
+from clarion.console import wide_console
 from clarion.server import BackgroundServer
 from clarion.store.factory import open_store
 from clarion.synth import CampusSpec, generate_campus
@@ -40,7 +42,7 @@ query Demo {
 def run_demo(
     *, devices: int, switches: int, days: int, seed: int, data_dir: Path | None, keep_serving: bool
 ) -> dict[str, Any]:
-    console = Console()
+    console = wide_console()
     directory = data_dir or Path(tempfile.mkdtemp(prefix="clarion-demo-"))
     t0 = time.perf_counter()
     with console.status(f"generating a synthetic campus: {devices} devices, {switches} switches, {days} day(s)"):
@@ -64,8 +66,12 @@ def run_demo(
             console.print(f"embedded FalkorDB in {directory}; API at {server.url}")
             _drive_agents(console, server.url, per_agent, agent_tokens)
             _show_exactly_once(console, server.url, graphs[0], agent_tokens[graphs[0].agent_id], admin)
+            _feed_identity(console, server.url, admin, campus)
             summary = _graphql(server.url, admin, SUMMARY_QUERY)
             _print_summary(console, summary)
+            clusters = cluster_remote(server.url, admin, {}, console)
+            print_clusters(console, clusters, limit=15)
+            summary["clusters"] = clusters
             console.print(f"\nGraphQL (GraphiQL in a browser): [bold]{server.url}/graphql[/]  token: {admin}")
             if keep_serving:
                 console.print("serving until Ctrl-C ...")
@@ -116,6 +122,20 @@ def _show_exactly_once(console: Console, url: str, g: wire.EdgeGraph, token: str
     after = _graphql(url, admin, "{ stats { flowEdges bytes flows } }")["stats"]
     verdict = "unchanged" if before == after else f"CHANGED {before} -> {after}"
     console.print(f"replayed batch {g.agent_id}#{g.seq}: duplicate={result.body.get('duplicate')}, counters {verdict}")
+
+
+def _feed_identity(console: Console, url: str, admin: str, campus: Any) -> None:
+    """What ISE (pxGrid sessions, TrustSec names) would tell Clarion about the campus."""
+    try:
+        from clarion.identity.demo import identity_payload
+    except ImportError:  # identity ingestion not available in this build
+        return
+    body = identity_payload(campus)
+    r = httpx.post(f"{url}/api/v1/identity", json=body, headers={"Authorization": f"Bearer {admin}"}, timeout=300)
+    r.raise_for_status()
+    console.print(
+        f"identity: {len(body.get('sessions', []))} sessions and {len(body.get('security_groups', []))} SGTs merged"
+    )
 
 
 def _graphql(url: str, token: str, query: str) -> dict[str, Any]:
