@@ -168,7 +168,7 @@ def test_streamed_events_reach_the_sink_with_sgt_updates_and_disconnects(
     lab = sink.latest["aa:bb:cc:00:00:64"]
     assert (lab.sgt, lab.sgt_name, lab.timestamp_ms) == (42, "Lab_Devices", T0 + 2000)  # -04:00 offset respected
     gone = sink.latest["aa:bb:cc:00:00:03"]
-    assert (gone.state, gone.ips, gone.timestamp_ms) == ("DISCONNECTED", (), T0 + 3000)
+    assert (gone.state, gone.ips, gone.timestamp_ms) == ("DISCONNECTED", ("10.20.0.3",), T0 + 3000)
     assert sink.latest == expected_with(fake, {"Lab_Devices": 42})
     assert sink.security_groups[42].name == "Lab_Devices"
     assert sink.sgacls["Permit_Web"].aces == "permit tcp dst eq 443\npermit tcp dst eq 80"
@@ -620,3 +620,40 @@ def test_sessions_reach_the_graph_through_the_real_clarion_server(
         assert first is not None
         assert first["sgt"] == {"value": 4, "name": "Employees"}
         assert sink.rejected == 0
+
+
+@pytest.mark.parametrize("topic_all", [True, False])
+def test_session_topic_all_is_preferred_and_carries_sessions_without_ip(
+    pki: Pki, run_service: Callable[..., PxGridService], topic_all: bool
+) -> None:
+    fake = FakePxGrid(pki, auto_approve=True, topic_all=topic_all).start()
+    try:
+        sink = MemorySink()
+        svc = run_service(settings_for(fake, pki), sink)
+        topic = "/topic/com.cisco.ise.session.all" if topic_all else "/topic/com.cisco.ise.session"
+        wait_for(lambda: streaming(svc)() and fake.subscribed(topic) == 1)
+        assert get_status(svc)["topics"]["clarion-sessions"] == topic
+        fake.publish_sessions([session(1, T0 + 1, ip=False), session(2, T0 + 2)])
+        wait_for(lambda: "aa:bb:cc:00:00:02" in sink.latest)  # one message carried both when sessionTopicAll
+        # without sessionTopicAll the IP-less session only arrives with the next backfill
+        assert ("aa:bb:cc:00:00:01" in sink.latest) is topic_all
+        if topic_all:
+            assert sink.latest["aa:bb:cc:00:00:01"].ips == ()
+    finally:
+        fake.stop()
+
+
+def test_group_topic_updates_ad_groups_of_later_sessions(
+    fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService]
+) -> None:
+    sink = MemorySink()
+    svc = run_service(settings_for(fake, pki), sink)
+    wait_for(lambda: streaming(svc)() and fake.subscribed("/topic/com.cisco.ise.session.group") == 1)
+    groups = {
+        "userGroups": [{"userName": "carol", "groups": [{"name": "corp.local/Users/Ops", "type": "ACTIVE_DIRECTORY"}]}]
+    }
+    fake.publish_raw("/topic/com.cisco.ise.session.group", json.dumps(groups).encode())
+    time.sleep(0.3)  # the group update and the session are separate topics; let the first land
+    fake.publish_sessions([session(3, T0 + 3, user="carol")])
+    wait_for(lambda: "aa:bb:cc:00:00:03" in sink.latest)
+    assert sink.latest["aa:bb:cc:00:00:03"].ad_groups == ("corp.local/Users/Ops",)

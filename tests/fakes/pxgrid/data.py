@@ -50,6 +50,7 @@ def session(
     user: str | None = None,
     offset_minutes: int = 0,
     switch: str = "10.10.0.2",
+    ip: bool = True,
 ) -> dict[str, Any]:
     """An 802.1X session for endpoint ``i`` (MAC ``AA:BB:CC:xx:xx:xx``, IP ``10.20.x.y``)."""
     mac = mac_of(i)
@@ -93,6 +94,6 @@ def session(
     }
     if sgt is not None:
         s["ctsSecurityGroup"] = sgt
-    if state == "DISCONNECTED":
-        s.pop("ipAddresses")
+    if not ip:  # e.g. a MAB endpoint before DHCP: only sessionTopicAll carries it
+        del s["ipAddresses"]
     return s

@@ -14,6 +14,7 @@ from aiohttp import WSMsgType, web
 from tests.fakes.pxgrid import frames
 
 SESSION_TOPIC = "/topic/com.cisco.ise.session"
+SESSION_TOPIC_ALL = "/topic/com.cisco.ise.session.all"
 GROUP_TOPIC = "/topic/com.cisco.ise.session.group"
 SG_TOPIC = "/topic/com.cisco.ise.config.trustsec.security.group"
 SGACL_TOPIC = "/topic/com.cisco.ise.config.trustsec.security.group.acl"
@@ -36,6 +37,7 @@ class PubSubNode:
     security_groups: list[dict[str, Any]]
     seq: dict[str, int]
     ws_available: bool
+    topic_all: bool
     answer_pings: bool
     ws_connects: int
 
@@ -112,6 +114,21 @@ class PubSubNode:
         self.seq[topic] = n + 1
         return n
 
+    async def _publish(self, sessions: list[dict[str, Any]], sequence: bool = True) -> int:
+        """sessionTopic carries only sessions with an IP address; sessionTopicAll (ISE 3.3p2+) carries all."""
+        sent = 0
+        routes = [(SESSION_TOPIC, [s for s in sessions if s.get("ipAddresses")])]
+        if self.topic_all:
+            routes.append((SESSION_TOPIC_ALL, sessions))
+        for topic, items in routes:
+            if not items:
+                continue
+            doc: dict[str, Any] = {"sessions": items}
+            if sequence:
+                doc = {"sequence": self._next_seq(topic), **doc}
+            sent += await self._send(topic, json.dumps(doc).encode())
+        return sent
+
     def publish_sessions(self, sessions: list[dict[str, Any]], *, sequence: bool = True) -> int:
         """Update the directory and publish one batched message; returns the receivers it reached."""
 
@@ -119,10 +136,7 @@ class PubSubNode:
             for s in sessions:
                 self.sessions[s["macAddress"]] = s
                 self.published.append(s)
-            doc: dict[str, Any] = {"sessions": sessions}
-            if sequence:
-                doc = {"sequence": self._next_seq(SESSION_TOPIC), **doc}
-            return await self._send(SESSION_TOPIC, json.dumps(doc).encode())
+            return await self._publish(sessions, sequence)
 
         result: int = self._run(go())
         return result
@@ -135,8 +149,7 @@ class PubSubNode:
             for sessions in batches:
                 for s in sessions:
                     self.sessions[s["macAddress"]] = s
-                doc = {"sequence": self._next_seq(SESSION_TOPIC), "sessions": sessions}
-                sent += await self._send(SESSION_TOPIC, json.dumps(doc).encode())
+                sent += await self._publish(sessions)
             return sent
 
         result: int = self._run(go())
@@ -159,10 +172,12 @@ class PubSubNode:
         return result
 
     def jump_sequence(self, by: int) -> None:
-        self.seq[SESSION_TOPIC] = self.seq.get(SESSION_TOPIC, 0) + by
+        for topic in (SESSION_TOPIC, SESSION_TOPIC_ALL):
+            self.seq[topic] = self.seq.get(topic, 0) + by
 
     def reset_sequence(self) -> None:
-        self.seq[SESSION_TOPIC] = 0
+        for topic in (SESSION_TOPIC, SESSION_TOPIC_ALL):
+            self.seq[topic] = 0
 
     def drop_connections(self, abrupt: bool = True) -> int:
         """Cut every WebSocket: ``abrupt`` aborts TCP (like a node crash), else a 1001 close."""

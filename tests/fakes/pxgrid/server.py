@@ -25,7 +25,15 @@ from aiohttp import web
 
 from tests.fakes.pxgrid.certs import Pki
 from tests.fakes.pxgrid.data import DEFAULT_SGTS
-from tests.fakes.pxgrid.pubsub import GROUP_TOPIC, SESSION_TOPIC, SG_TOPIC, SGACL_TOPIC, PubSubNode, Subscriber
+from tests.fakes.pxgrid.pubsub import (
+    GROUP_TOPIC,
+    SESSION_TOPIC,
+    SESSION_TOPIC_ALL,
+    SG_TOPIC,
+    SGACL_TOPIC,
+    PubSubNode,
+    Subscriber,
+)
 
 MNT, PUBSUB, ADMIN, DEAD_MNT = "~ise-mnt-fake1", "~ise-pubsub-fake1", "~ise-admin-fake1", "~ise-mnt-fake2"
 
@@ -61,12 +69,14 @@ class FakePxGrid(PubSubNode):
         allow_password_accounts: bool = True,
         recovery_supported: bool = True,
         dead_mnt_node: bool = True,
+        topic_all: bool = False,
     ) -> None:
         self.pki = pki
         self.auto_approve = auto_approve
         self.allow_password_accounts = allow_password_accounts
         self.recovery_supported = recovery_supported
         self.dead_mnt_node = dead_mnt_node
+        self.topic_all = topic_all  # ISE 3.3p2+/3.4: sessionTopicAll, also sessions without an IP address
         self.accounts: dict[str, Account] = {}
         self.secrets: dict[tuple[str, str], str] = {}
         self.sessions: dict[str, dict[str, Any]] = {}  # MAC -> newest session (what getSessions returns)
@@ -197,6 +207,7 @@ class FakePxGrid(PubSubNode):
                 "restBaseURL": sd,
                 "restBaseUrl": sd,
                 "sessionTopic": SESSION_TOPIC,
+                **({"sessionTopicAll": SESSION_TOPIC_ALL} if self.topic_all else {}),
                 "wsPubsubService": "com.cisco.ise.pubsub",
             }
             out = [{"name": name, "nodeName": MNT, "properties": props}]

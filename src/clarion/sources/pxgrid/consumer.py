@@ -141,7 +141,8 @@ class PxGridConsumer:
             return False
         session_nodes = self.control.service_lookup(SESSION_SERVICE)
         directory = SessionDirectory(self.control, self.http, session_nodes)
-        topics = {SUB_SESSIONS: _required_prop(session_nodes, "sessionTopic")}
+        topic_all = session_nodes[0].prop("sessionTopicAll") if self.settings.session_topic_all else None
+        topics = {SUB_SESSIONS: topic_all or _required_prop(session_nodes, "sessionTopic")}
         if self.settings.subscribe_user_groups and (group_topic := session_nodes[0].prop("groupTopic")):
             topics[SUB_GROUPS] = group_topic
         pubsub_service = _required_prop(session_nodes, "wsPubsubService")

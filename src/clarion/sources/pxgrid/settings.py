@@ -31,6 +31,7 @@ class PxGridSettings:
     verify_hostname: bool = True
     subscribe_sgt: bool = True  # TrustSec security group and SGACL topics
     subscribe_user_groups: bool = True
+    session_topic_all: bool = True  # prefer sessionTopicAll (ISE 3.3p2+: also sessions without an IP) when offered
     # timings (seconds)
     pending_retry_s: float = 60.0
     disabled_retry_s: float = 300.0
