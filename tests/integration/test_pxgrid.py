@@ -177,6 +177,9 @@ def test_streamed_events_reach_the_sink_with_sgt_updates_and_disconnects(
     assert counters["merged"] == 7
     assert counters["malformed"] == 0
     assert counters["security_group_updates"] == 1
+    assert fake.connect_headers == [{"accept-version": "1.2", "host": "~ise-pubsub-fake1"}]
+    sub_ids = sorted(fake.subscribers[0].subs)
+    assert sub_ids == ["clarion-groups", "clarion-sessions", "clarion-sgacl", "clarion-sgt"]
 
 
 def expected_with(fake: FakePxGrid, extra_sgts: dict[str, int]) -> dict[str, Session]:

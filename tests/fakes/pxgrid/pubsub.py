@@ -40,6 +40,7 @@ class PubSubNode:
     topic_all: bool
     answer_pings: bool
     ws_connects: int
+    connect_headers: list[dict[str, str]]
 
     def _data_auth(self, request: web.Request, peer: str) -> str:
         raise NotImplementedError
@@ -71,6 +72,7 @@ class PubSubNode:
                     continue
                 command, headers, _body = frame
                 if command in ("CONNECT", "STOMP"):
+                    self.connect_headers.append(headers)
                     await ws.send_bytes(frames.build("CONNECTED", {"version": "1.2"}))
                 elif command == "SUBSCRIBE":  # accepted with or without a CONNECT first, like ISE
                     sub.subs[headers.get("id", "")] = headers["destination"]

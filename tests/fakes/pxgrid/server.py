@@ -103,6 +103,7 @@ class FakePxGrid(PubSubNode):
         self.withdrawn: set[str] = set()  # services ServiceLookup answers with no provider
         self.calls: list[tuple[str, str]] = []  # (path, nodeName) of every authenticated call
         self.ws_connects = 0
+        self.connect_headers: list[dict[str, str]] = []  # STOMP CONNECT headers, for protocol assertions
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="fake-pxgrid", daemon=True)
         self._runner: web.AppRunner | None = None
