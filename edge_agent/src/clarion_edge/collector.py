@@ -18,7 +18,7 @@ from typing import Any
 
 from clarion_edge import __version__, wire
 from clarion_edge.aggregator import Aggregator, AggregatorConfig, ClosedWindow
-from clarion_edge.config import Settings
+from clarion_edge.config import IDENT, Settings
 from clarion_edge.netflow.decoder import Decoder
 from clarion_edge.sender import Sender
 from clarion_edge.seq import SeqStore
@@ -179,6 +179,8 @@ class Agent:
         info = self._switches.get(ip)
         if info is None:
             sid = self.settings.exporters.get(ip) or self.settings.switch_id or ip
+            if not IDENT.match(sid):  # "::1" cannot start an id: the wire wants a leading letter or digit
+                sid = f"exporter-{sid}"
             info = self._switches[ip] = wire.SwitchInfo(switch_id=sid, mgmt_ip=wire.normalise_ip(ip))
         return info
 

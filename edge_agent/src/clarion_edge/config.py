@@ -17,7 +17,7 @@ from typing import Any
 from clarion_edge.sitenet import parse_prefix
 
 ENV_PREFIX = "CLARION_EDGE_"
-_IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")
+IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")
 
 
 class ConfigError(ValueError):
@@ -181,7 +181,7 @@ def _check(s: Settings, where: Any) -> None:
         raise ConfigError("agent_id is required: set [agent] agent_id, CLARION_EDGE_AGENT_ID or --agent-id")
     for name in ("agent_id", "switch_id"):
         value = getattr(s, name)
-        if value and not _IDENT.match(value):
+        if value and not IDENT.match(value):
             raise ConfigError(f"{where(name)}: {value!r} must be 1-128 of A-Z a-z 0-9 . _ : @ / - (starting alnum)")
     if not s.server.startswith(("http://", "https://")):
         raise ConfigError(f"{where('server')}: {s.server!r} must be an http:// or https:// URL of the Clarion server")
@@ -199,8 +199,8 @@ def _check(s: Settings, where: Any) -> None:
         except ValueError as exc:
             raise ConfigError(f"{where('site_prefixes')}: {exc}") from None
     for ip, sw in s.exporters.items():
-        if not _IDENT.match(sw):
-            raise ConfigError(f"[exporters] {ip!r} = {sw!r}: the switch id must match {_IDENT.pattern}")
+        if not IDENT.match(sw):
+            raise ConfigError(f"[exporters] {ip!r} = {sw!r}: the switch id must match {IDENT.pattern}")
     if not 1 <= s.window <= 86_400:
         raise ConfigError(f"{where('window')}: {s.window} must be 1..86400 seconds")
     if s.spool_full_policy not in ("drop_oldest", "drop_newest"):

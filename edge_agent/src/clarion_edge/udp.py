@@ -54,8 +54,8 @@ def open_udp(address: str, rcvbuf: int) -> socket.socket:
 
 
 def exporter_name(addr: tuple[str, int] | tuple[str, int, int, int]) -> tuple[str, str]:
-    """(exporter key "ip:port", exporter ip) of a sender address; IPv4-mapped IPv6 shown as IPv4."""
-    host = addr[0]
+    """(exporter key "ip:port", exporter ip) of a sender address; IPv4-mapped IPv6 shown as IPv4, no zone."""
+    host = addr[0].split("%", 1)[0]  # drop an IPv6 zone (fe80::1%eth0)
     if host.startswith("::ffff:") and "." in host:
         host = host[7:]
     return (f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"), host
