@@ -6,9 +6,11 @@ The budget here is small so the suite stays fast; ``fuzz_long.py`` runs the same
 from __future__ import annotations
 
 import nfbuild as b
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clarion_edge.netflow import decoder as decoder_module
 from clarion_edge.netflow.decoder import Decoder
 from clarion_edge.netflow.records import FLOW_DTYPE
 
@@ -104,3 +106,25 @@ def test_spoofed_exporters_are_bounded() -> None:
         d.decode(b.ipfix([tmpl]), f"10.0.{i}.1", 0)
     assert d.template_count == 16
     assert sum(c.get("exporter_limit", 0) for c in d.stats.values()) == 84
+
+
+def test_pending_bytes_are_bounded_across_exporters(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(decoder_module, "MAX_PENDING_BYTES", 200_000)
+    d = Decoder(pending_max_datagrams=1000)
+    big = b.ipfix([b.flowset(300, bytes(60_000))])
+    for i in range(50):
+        d.decode(big, f"10.1.0.{i}", i)
+    held = sum(len(p.payload) for e in d._exporters.values() for p in e.pending)
+    assert held <= 200_000
+    assert held == d._pending_bytes == sum(e.pending_bytes for e in d._exporters.values())
+    assert sum(c.get("pending_overflow", 0) for c in d.stats.values()) == 50 - d.pending_count
+    # A template releases that exporter's waiting sets, and the accounting follows.
+    d.decode(b.ipfix([b.flowset(2, b.ipfix_template(300, [(8, 4), (12, 4)]))]), "10.1.0.0", 100)
+    assert d._pending_bytes == sum(e.pending_bytes for e in d._exporters.values())
+
+
+def test_observation_domain_flood_keeps_no_state() -> None:
+    d = Decoder()
+    for i in range(5000):
+        d.decode(b.ipfix([b.flowset(300, bytes(8))], domain=i), "e", 0)
+    assert len(d._exporters["e"].domains) == 0

@@ -49,6 +49,8 @@ _NO_DOMAIN = Domain()
 #: Option data records decoded per set at most (they are a handful in real streams).
 MAX_OPTION_RECORDS_PER_SET = 4096
 _PLAN_CACHE_SIZE = 4096
+#: Bytes of data sets waiting for templates, across all exporters.
+MAX_PENDING_BYTES = 32 << 20
 _SWEEP_EVERY_MS = 10_000
 _OVERFLOW = "*"
 _SLICE = 8192
@@ -132,6 +134,7 @@ class Decoder:
         self._stats: dict[str, dict[str, int]] = {}
         self._plans: dict[tuple[Field, ...], Plan] = {}
         self._last_sweep_ms = -(10**18)
+        self._pending_bytes = 0
         self._groups: dict[int, _Group] = {}
         self._batch = 0
 
@@ -244,7 +247,7 @@ class Decoder:
         """Walk the sets of one message. Data sets of known fixed-length templates are queued inline
         (this loop is the per-datagram cost of the bulk path); everything else goes to the slow path."""
         templates = state.by_domain.get((version, domain)) or {}
-        dom = state.domain(version, domain)
+        dom = state.domains.get((version, domain)) or _NO_DOMAIN  # created with the domain's first template
         ctx = self._context(version, export_ms, uptime_ms, dom)
         groups = self._groups
         batch = self._batch
@@ -286,6 +289,7 @@ class Decoder:
                     specs = parse_ipfix_templates(payload, set_id == 3)
                 self._templates(specs, state, version, domain, now, stats)
                 templates = state.by_domain.get((version, domain)) or {}
+                dom = state.domains.get((version, domain)) or _NO_DOMAIN
                 ctx = self._context(version, export_ms, uptime_ms, dom)  # pending sets may have run
             else:
                 _bump(stats, "bad_set_id")
@@ -335,16 +339,15 @@ class Decoder:
         state.put(key, Template(plan, spec.options, now, state.domain(version, domain)))
         _bump(stats, "templates")
         if state.pending:
-            waiting = [p for p in state.pending if p.key == key]
-            if waiting:
-                for p in waiting:
-                    state.pending.remove(p)
-                for p in waiting:
-                    if now - p.received_ms <= self._pending_ttl_ms:
-                        _bump(stats, "pending_decoded")
-                        self._data(key, p.payload, p.export_ms, p.uptime_ms, state, now, stats)
-                    else:
-                        _bump(stats, "pending_expired")
+            before = state.pending_bytes
+            waiting = state.take_pending(key)
+            self._pending_bytes -= before - state.pending_bytes
+            for p in waiting:
+                if now - p.received_ms <= self._pending_ttl_ms:
+                    _bump(stats, "pending_decoded")
+                    self._data(key, p.payload, p.export_ms, p.uptime_ms, state, now, stats)
+                else:
+                    _bump(stats, "pending_expired")
 
     def _withdraw(
         self, spec: TemplateSpec, state: ExporterState, version: int, domain: int, stats: dict[str, int]
@@ -399,16 +402,20 @@ class Decoder:
                 _bump(stats, "records", n)
 
     def _pend(self, item: Pending, state: ExporterState, stats: dict[str, int]) -> None:
-        pending = state.pending
-        while pending and item.received_ms - pending[0].received_ms > self._pending_ttl_ms:
-            pending.popleft()
-            _bump(stats, "pending_expired")
-        if len(pending) >= self._pending_max:
-            pending.popleft()
-            _bump(stats, "pending_overflow")
-        if self._pending_max > 0:
-            pending.append(item)
         _bump(stats, "unknown_template_pending")
+        before = state.pending_bytes
+        while state.pending and item.received_ms - state.pending[0].received_ms > self._pending_ttl_ms:
+            state.pop_pending()
+            _bump(stats, "pending_expired")
+        if state.pending and len(state.pending) >= self._pending_max:
+            state.pop_pending()
+            _bump(stats, "pending_overflow")
+        self._pending_bytes -= before - state.pending_bytes
+        if self._pending_max <= 0 or self._pending_bytes + len(item.payload) > MAX_PENDING_BYTES:
+            _bump(stats, "pending_overflow")  # all exporters together hold at most MAX_PENDING_BYTES
+            return
+        state.add_pending(item)
+        self._pending_bytes += len(item.payload)
 
     def _varlen(self, template: Template, payload: bytes, ctx: tuple[int, int, int], stats: dict[str, int]) -> None:
         """Slow path: walk records one by one and pack their fixed-length fields for the bulk converter."""
@@ -475,7 +482,9 @@ class Decoder:
                 del self._exporters[name]
 
     def _purge(self, state: ExporterState, now: int, stats: dict[str, int]) -> None:
+        before = state.pending_bytes
         expired, pending = state.purge(now, self._template_ttl_ms, self._pending_ttl_ms)
+        self._pending_bytes -= before - state.pending_bytes
         if expired:
             _bump(stats, "template_expired", expired)
         if pending:

@@ -26,6 +26,8 @@ from clarion_edge.netflow.fields import (
 
 #: Sampler ids remembered per observation domain.
 MAX_SAMPLERS = 1024
+#: (version, observation domain) pairs remembered per exporter.
+MAX_DOMAINS = 4096
 _MAX_FACTOR = 0xFFFFFFFF
 #: Beyond this a systemInitTimeMilliseconds is garbage (year ~6400), and would overflow int64 arithmetic.
 _MAX_EPOCH_MS = 1 << 47
@@ -116,18 +118,38 @@ class ExporterState:
     by_domain: dict[tuple[int, int], dict[int, Template]] = field(default_factory=dict)
     domains: dict[tuple[int, int], Domain] = field(default_factory=dict)
     pending: deque[Pending] = field(default_factory=deque)
+    pending_bytes: int = 0
     last_seen_ms: int = 0
     last_purge_ms: int = -(10**18)
 
     def domain(self, version: int, domain_id: int) -> Domain:
+        """The domain's facts, created on first use; only domains with templates are kept when full."""
         key = (version, domain_id)
         dom = self.domains.get(key)
         if dom is None:
-            # Bounded by the template limit: a domain only matters once it has templates.
-            if len(self.domains) >= 4096:
-                self.domains.clear()
-            dom = self.domains[key] = Domain()
+            if len(self.domains) >= MAX_DOMAINS:
+                self.domains = {k: v for k, v in self.domains.items() if k in self.by_domain}
+            dom = Domain()
+            if len(self.domains) < MAX_DOMAINS:
+                self.domains[key] = dom
         return dom
+
+    def add_pending(self, item: Pending) -> None:
+        self.pending.append(item)
+        self.pending_bytes += len(item.payload)
+
+    def pop_pending(self) -> Pending:
+        item = self.pending.popleft()
+        self.pending_bytes -= len(item.payload)
+        return item
+
+    def take_pending(self, key: TemplateKey) -> list[Pending]:
+        """Remove and return the waiting data sets of one template."""
+        waiting = [p for p in self.pending if p.key == key]
+        if waiting:
+            self.pending = deque(p for p in self.pending if p.key != key)
+            self.pending_bytes -= sum(len(p.payload) for p in waiting)
+        return waiting
 
     def put(self, key: TemplateKey, template: Template) -> None:
         self.templates[key] = template
@@ -149,6 +171,6 @@ class ExporterState:
             self.drop(k)
         expired = 0
         while self.pending and now_ms - self.pending[0].received_ms > pending_ttl_ms:
-            self.pending.popleft()
+            self.pop_pending()
             expired += 1
         return len(stale), expired
