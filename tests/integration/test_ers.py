@@ -290,3 +290,32 @@ def test_config_limits() -> None:
 
 def test_fake_state_is_fresh_per_server() -> None:
     assert len(FakeERSState().objects["sgt"]) == 16
+
+
+def test_ciscoisesdk_drives_the_fake_and_our_client_reads_what_it_wrote(ers: ERSServer) -> None:
+    """Conformance: Cisco's own SDK (dev-only) pages, reads, fetches CSRF and creates against the fake."""
+    sdk = pytest.importorskip("ciscoisesdk")
+    ers.state.csrf = True
+    for i in range(130):
+        ers.state.add("sgt", {"name": f"Extra_{i:03d}", "value": 1000 + i})
+    api = sdk.IdentityServicesEngineAPI(
+        username=ADMIN[0], password=ADMIN[1], uses_api_gateway=True, base_url=ers.base_url,
+        version="3.3_patch_1", verify=False, uses_csrf_token=True,
+    )  # fmt: skip
+    pages = list(api.security_groups.get_all_generator(size=100, page=1))
+    assert [len(p.response.SearchResult.resources) for p in pages] == [100, 46]
+    assert api.security_groups.get_by_id(id="947832a0" + data.SUFFIX).response.Sgt.value == 2
+    created = api.security_groups_acls.create_security_groups_acl(
+        name="Web_Only", description="web", ip_version="IPV4", aclcontent="permit tcp dst eq 443\ndeny ip"
+    )
+    assert created.status_code == 201
+    cell = api.egress_matrix_cell.create_egress_matrix_cell(
+        source_sgt_id="93ad6890" + data.SUFFIX, destination_sgt_id="93f91790" + data.SUFFIX,
+        matrix_cell_status="MONITOR", default_rule="DENY_IP", sgacls=[created.headers["Location"].rsplit("/", 1)[1]],
+        description="from the sdk",
+    )  # fmt: skip
+    assert cell.status_code == 201
+    found = api.egress_matrix_cell.get_all(filter=["sgtSrcValue.EQ.4", "sgtDstValue.EQ.14"]).response
+    assert [r.name for r in found.SearchResult.resources] == ["Employees-PCI_Servers"]
+    config = run(_read(ers))
+    assert config.cell(4, 14) == EgressCell(4, 14, ("Web_Only",), "DENY_IP", "MONITOR", cell.headers["Location"][-36:])

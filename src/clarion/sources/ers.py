@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -78,11 +79,12 @@ class ERSClient:
         self._limit = asyncio.Semaphore(config.max_concurrency)
         self._csrf_token: str | None = None
         self._csrf_lock = asyncio.Lock()
+        verify = ssl.create_default_context(cafile=config.verify) if isinstance(config.verify, str) else config.verify
         self._http = httpx.AsyncClient(
             base_url=config.base_url.rstrip("/"),
             auth=httpx.BasicAuth(config.username, config.password),
             headers={"Accept": JSON},
-            verify=config.verify,
+            verify=verify,
             timeout=config.timeout_s,
             transport=transport,
             follow_redirects=False,

@@ -103,6 +103,15 @@ class FakeERSState:
         return f"{src['name'] if src else '?'}-{dst['name'] if dst else '?'}"
 
 
+CASED = {b"x-csrf-token": b"X-CSRF-Token", b"location": b"Location", b"etag": b"ETag", b"set-cookie": b"Set-Cookie"}
+
+
+def _cased(response: Response) -> Response:
+    """Send header names in ISE's (Tomcat's) casing: ciscoisesdk reads ``X-CSRF-Token`` from a case-sensitive dict."""
+    response.raw_headers = [(CASED.get(k, k), v) for k, v in response.raw_headers]
+    return response
+
+
 def _xml(value: Any, tag: str) -> str:
     """Just enough XML to be what ISE sends when the client forgot Accept: application/json."""
     if isinstance(value, dict):
@@ -162,8 +171,9 @@ class FakeERS:
     def _render(self, request: Request, body: dict[str, Any], headers: dict[str, str], status: int = 200) -> Response:
         if self._wants(request) == "xml":
             ((root, inner),) = body.items()
-            return Response(_xml(inner, root[0].lower() + root[1:]), status, headers, "application/xml;charset=utf-8")
-        return Response(json.dumps(body, indent=2), status, headers, JSON_TYPE)
+            xml = _xml(inner, root[0].lower() + root[1:])
+            return _cased(Response(xml, status, headers, "application/xml;charset=utf-8"))
+        return _cased(Response(json.dumps(body, indent=2), status, headers, JSON_TYPE))
 
     # ---------------------------------------------------------------- request checks
     async def _enter(self, request: Request, *, write: bool) -> tuple[str, dict[str, str]]:
@@ -252,7 +262,7 @@ class FakeERS:
         if request.method == "POST":
             new_id = self._create(res, await self._body(request, res))
             location = f"{request.url.scheme}://{request.url.netloc}/ers/config/{res}/{new_id}"
-            return Response(b"", 201, {"Location": location, **headers})
+            return _cased(Response(b"", 201, {"Location": location, **headers}))
         return self._render(request, self._search(request, res), headers)
 
     async def item(self, request: Request) -> Response:
@@ -266,7 +276,7 @@ class FakeERS:
             if oid in self.state.hidden or oid == data.ANY_ANY_CELL_ID:
                 raise ERSFaultError(400, "Cannot delete a default resource")
             del self.state.objects[res][oid]
-            return Response(b"", 204, headers)
+            return _cased(Response(b"", 204, headers))
         if request.method == "PUT":
             changes = self._update(res, oid, await self._body(request, res))
             return self._render(request, {"UpdatedFieldsList": {"updatedField": changes}}, headers)
