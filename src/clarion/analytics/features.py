@@ -30,6 +30,8 @@ PORT_EPHEMERAL = 65536
 PORT_RARE = 65537
 PORTED_PROTOCOLS = (6, 17, 132)
 TIME_BINS = 6  # four-hour bins of the UTC day
+SERVICE_COMPONENTS = 30  # the service profile (two hundred-odd columns) is reduced to this first
+IDENTITY_COMPONENTS = 8
 
 SCALAR_NAMES = (
     "log flows out",
@@ -155,11 +157,11 @@ def _standardise(x: Floats, rows: Ints) -> Floats:
     return np.asarray(np.clip((x - mean) / std, -4.0, 4.0), dtype=np.float64)
 
 
-def _row_mean(adj: sp.csr_matrix, values: sp.csr_matrix) -> sp.csr_matrix:
+def _row_mean(adj: sp.csr_matrix, values: Floats) -> Floats:
     """Per row, the mean of ``values`` over its neighbours (zeros for a row without neighbours)."""
     deg = np.asarray(adj.sum(axis=1)).ravel()
     deg[deg == 0] = 1.0
-    return sp.csr_matrix(sp.diags(1.0 / deg) @ (adj @ values))
+    return np.asarray((adj @ values) / deg[:, None], dtype=np.float64)
 
 
 def _identity_tokens(snapshot: GraphSnapshot, rows: Ints) -> sp.csr_matrix | None:
@@ -210,34 +212,34 @@ def build_features(snapshot: GraphSnapshot, params: ClusteringParams) -> Feature
     used = sp.csr_matrix((flows, (src, svc_idx)), shape=(n, s))
     offered = sp.csr_matrix((flows, (dst, svc_idx)), shape=(n, s))
 
-    # Services (first order) for every device, remote ones too: they feed the peers block.
+    # Services (first order) for every device, remote ones too (they feed the peers block), reduced.
     services = _service_profile(used, offered, rows)
+    z = _svd(services, rows, SERVICE_COMPONENTS, params.seed)
 
-    # Peers (second order): the mean service profile of the servers a device reaches and of its clients.
+    # Peers (second order): the mean service vector of the servers a device reaches and of its clients.
     ones = np.ones(len(e))
     out_adj = sp.csr_matrix((ones, (src, dst)), shape=(n, n))
     out_adj.data[:] = 1.0
     in_adj = sp.csr_matrix(out_adj.T)
-    local_rows = sp.csr_matrix(services[rows])
-    peers_out = _row_mean(out_adj[rows], services)
-    peers_in = _row_mean(in_adj[rows], services)
+    peers_out = _row_mean(out_adj[rows], z)
+    peers_in = _row_mean(in_adj[rows], z)
 
     scalars = _scalars(snapshot, src, dst, flows, out_adj, in_adj, used, offered)
     tod = _time_profile(e["first_seen"], e["last_seen"], src, dst, flows, n)
 
     half = 1.0 / np.sqrt(2.0)
-    blocks: list[sp.spmatrix] = [
-        local_rows * params.services_weight,
+    blocks: list[Floats] = [
+        z[rows] * params.services_weight,
         peers_out * (params.peers_weight * half),
         peers_in * (params.peers_weight * half),
-        sp.csr_matrix(_standardise(scalars, rows)[rows] * (params.volume_weight / np.sqrt(scalars.shape[1]))),
-        sp.csr_matrix(_standardise(tod, rows)[rows] * (params.time_weight / np.sqrt(tod.shape[1]))),
+        _standardise(scalars, rows)[rows] * (params.volume_weight / np.sqrt(scalars.shape[1])),
+        _standardise(tod, rows)[rows] * (params.time_weight / np.sqrt(tod.shape[1])),
     ]
     if params.identity_weight > 0:
         ident = _identity_tokens(snapshot, rows)
         if ident is not None:
-            blocks.append(ident[rows] * params.identity_weight)
-    full = sp.csr_matrix(sp.hstack(blocks))
+            blocks.append(_svd(ident, rows, IDENTITY_COMPONENTS, params.seed)[rows] * params.identity_weight)
+    full = np.hstack(blocks)
     if len(rows) == 0:
         matrix = np.zeros((0, params.svd_components))
     else:

@@ -31,9 +31,9 @@ class ClusteringParams:
     identity_weight: float = 0.0
     #: Weights of the behaviour blocks.
     services_weight: float = 1.0
-    peers_weight: float = 0.7
-    volume_weight: float = 0.5
-    time_weight: float = 0.5
+    peers_weight: float = 0.4
+    volume_weight: float = 0.3
+    time_weight: float = 0.3
     #: A port above 1023 seen on fewer devices than this (or than this share of the clustered devices)
     #: is bucketed with its kind: dynamic ports (RTP, ephemeral) are not services.
     min_port_devices: int = 5
