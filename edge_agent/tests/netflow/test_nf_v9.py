@@ -171,3 +171,12 @@ def test_lying_set_lengths() -> None:
     assert d.stats["e"]["truncated"] == 1
     assert d.stats["e"]["bad_length"] == 1
     assert d.stats["e"]["bad_set_id"] == 1
+
+
+def test_empty_v9_template_is_not_a_withdrawal() -> None:
+    # Withdrawal is IPFIX only (RFC 7011 §8.1); in v9 an empty template is just broken.
+    d = Decoder()
+    d.decode(b.v9([b.flowset(0, b.v9_template(256, FIELDS))]), "e", 0)
+    d.decode(b.v9([b.flowset(0, b.u(256, 2) + b.u(0, 2) + b.v9_template(257, [(8, 4)]))]), "e", 0)
+    assert d.template_count == 2
+    assert d.stats["e"]["bad_template"] == 1

@@ -318,7 +318,7 @@ class Decoder:
         self, spec: TemplateSpec, state: ExporterState, version: int, domain: int, now: int, stats: dict[str, int]
     ) -> None:
         tid = spec.template_id
-        if not spec.fields:
+        if not spec.fields and version == 10:
             self._withdraw(spec, state, version, domain, stats)
             return
         if tid < 256 or min_record_length(spec.fields) == 0:
