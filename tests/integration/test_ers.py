@@ -20,8 +20,8 @@ from clarion.sources.ers_models import (
 )
 from clarion.sources.model import EgressCell, Sgacl
 from tests.fakes.ers import data
-from tests.fakes.ers.app import FakeERSState
 from tests.fakes.ers.server import ERSServer
+from tests.fakes.ers.state import FakeERSState
 
 pytestmark = pytest.mark.integration
 

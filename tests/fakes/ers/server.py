@@ -9,7 +9,8 @@ from pathlib import Path
 
 import uvicorn
 
-from tests.fakes.ers.app import FakeERS, FakeERSState
+from tests.fakes.ers.app import FakeERS
+from tests.fakes.ers.state import FakeERSState
 
 
 class ERSServer:
