@@ -443,3 +443,23 @@ def test_second_role_is_ground_truth_for_mixed_devices(campus: Campus) -> None:
     mixed = [d for d in campus.devices if campus.second_role(d.ip) is not None]
     assert 0 < len(mixed) < 0.05 * len(campus.devices)
     assert all(campus.second_role(d.ip) != d.role for d in mixed)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"devices": 1, "switches": 1, "remote_hosts": 1},
+        {"devices": 5, "switches": 50, "remote_hosts": 3},
+        {"devices": 50, "switches": 1, "days": 2, "window_ms": DAY_MS},
+        {"devices": 200, "switches": 3, "window_ms": 7_000_000, "noise": 0.0},
+    ],
+)
+def test_tiny_and_odd_campuses_still_give_valid_exact_graphs(kwargs: dict[str, int | float]) -> None:
+    c = generate_campus(CampusSpec(**kwargs))  # type: ignore[arg-type]
+    graphs = list(c.edge_graphs())
+    n_windows = -(-c.spec.days * DAY_MS // c.spec.window_ms)
+    assert len(graphs) == n_windows * len(c.switches)
+    for g in graphs:
+        wire.decode(wire.encode(g))
+    assert sum(e.bytes for g in graphs for e in g.edges if isinstance(e, wire.FlowsTo)) == c.stats()["bytes"]
+    assert graphs[-1].window.end == c.spec.start_ms + c.spec.days * DAY_MS
