@@ -14,7 +14,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from clarion_edge.netflow.fields import Context, Field, Plan
+from clarion_edge.netflow.fields import Field, Plan
+from clarion_edge.netflow.group import Group, bump
 from clarion_edge.netflow.records import FLOW_DTYPE
 from clarion_edge.netflow.state import Domain, ExporterState, Pending, Template, TemplateKey
 from clarion_edge.netflow.templates import (
@@ -53,64 +54,7 @@ _PLAN_CACHE_SIZE = 4096
 MAX_PENDING_BYTES = 32 << 20
 _SWEEP_EVERY_MS = 10_000
 _OVERFLOW = "*"
-_SLICE = 8192
 _V5_GROUP = -1
-
-
-class _Group:
-    """Data records of one template gathered across a batch of datagrams, decoded in one go.
-
-    Header facts change per datagram, not per set, so they are kept as runs: (first record,
-    export ms, uptime ms, sampling) appended only when the datagram's context object changes.
-    """
-
-    __slots__ = ("bufs", "ctx", "domain", "plan", "runs", "stats", "template", "total")
-
-    def __init__(self, plan: Plan, domain: Domain, template: Template | None, stats: dict[str, int]) -> None:
-        self.plan = plan
-        self.domain = domain
-        self.template = template  # held so its id() stays unique while the batch lives
-        self.stats = stats
-        self.bufs: list[bytes] = []
-        self.runs: list[tuple[int, int, int, int]] = []
-        self.ctx: tuple[int, int, int] | None = None
-        self.total = 0
-
-    def add(self, buf: bytes, count: int, ctx: tuple[int, int, int]) -> None:
-        if ctx is not self.ctx:
-            self.runs.append((self.total, *ctx))
-            self.ctx = ctx
-        self.bufs.append(buf)
-        self.total += count
-
-    def decode(self) -> np.ndarray:
-        buf = self.bufs[0] if len(self.bufs) == 1 else b"".join(self.bufs)
-        rec = np.frombuffer(buf, dtype=self.plan.dtype)
-        n = len(rec)
-        if len(self.runs) == 1:
-            _, export_ms, uptime_ms, sampling = self.runs[0]
-            export = np.full(n, export_ms, dtype=np.int64)
-            uptime = np.full(n, uptime_ms, dtype=np.int64)
-            factor = np.full(n, sampling, dtype=np.uint64)
-            unsampled = sampling == 1
-        else:
-            runs = np.array(self.runs, dtype=np.int64)
-            counts = np.diff(runs[:, 0], append=n)
-            export = np.repeat(runs[:, 1], counts)
-            uptime = np.repeat(runs[:, 2], counts)
-            factor = np.repeat(runs[:, 3], counts).astype(np.uint64)
-            unsampled = bool(runs[:, 3].max() == 1)
-        if self.template is not None and self.template.sysuptime:
-            unknown = int(np.count_nonzero(uptime < 0))
-            if unknown:
-                _bump(self.stats, "no_system_init_time", unknown)
-        out = np.zeros(n, dtype=FLOW_DTYPE)
-        # Slices small enough to stay in cache: the output is written one column at a time.
-        for lo in range(0, n, _SLICE):
-            hi = lo + _SLICE
-            ctx = Context(export[lo:hi], uptime[lo:hi], factor[lo:hi], self.domain.samplers, unsampled)
-            self.plan.convert(rec[lo:hi], ctx, out[lo:hi])
-        return out
 
 
 class Decoder:
@@ -135,7 +79,7 @@ class Decoder:
         self._plans: dict[tuple[Field, ...], Plan] = {}
         self._last_sweep_ms = -(10**18)
         self._pending_bytes = 0
-        self._groups: dict[int, _Group] = {}
+        self._groups: dict[int, Group] = {}
         self._batch = 0
 
     @property
@@ -168,7 +112,7 @@ class Decoder:
                 self._datagram(bytes(data), exporter, received_ms, stats)
             except Exception:  # a decoder bug must not stop collection; fuzzing keeps this at zero
                 log.exception("netflow decoder error on a datagram from %s", exporter)
-                _bump(stats, "internal_error")
+                bump(stats, "internal_error")
         groups, self._groups = self._groups, {}
         out = []
         for group in groups.values():
@@ -185,7 +129,7 @@ class Decoder:
 
     def _datagram(self, data: bytes, exporter: str, received_ms: int, stats: dict[str, int]) -> None:
         if len(data) < 4:
-            _bump(stats, "truncated")
+            bump(stats, "truncated")
             return
         version = (data[0] << 8) | data[1]
         if version == 5:
@@ -193,50 +137,50 @@ class Decoder:
         elif version in (9, 10):
             state = self._exporter(exporter, received_ms)
             if state is None:
-                _bump(stats, "exporter_limit")
+                bump(stats, "exporter_limit")
             elif version == 9:
                 self._v9(data, state, received_ms, stats)
             else:
                 self._ipfix(data, state, received_ms, stats)
         else:
-            _bump(stats, "bad_version")
+            bump(stats, "bad_version")
 
     def _v5(self, data: bytes, stats: dict[str, int]) -> None:
         if len(data) < _V5_HEADER.size:
-            _bump(stats, "truncated")
+            bump(stats, "truncated")
             return
         _, count, uptime, secs, nsecs, _seq, _etype, _eid, sampling = _V5_HEADER.unpack_from(data)
         if count == 0 or count > _V5_MAX_COUNT:
-            _bump(stats, "bad_count")
+            bump(stats, "bad_count")
             return
         end = _V5_HEADER.size + _V5_RECORD * count
         if len(data) < end:
-            _bump(stats, "truncated")
+            bump(stats, "truncated")
             return
         interval = sampling & 0x3FFF
         group = self._groups.get(_V5_GROUP)
         if group is None:
-            group = self._groups[_V5_GROUP] = _Group(V5_PLAN, _NO_DOMAIN, None, stats)
+            group = self._groups[_V5_GROUP] = Group(V5_PLAN, _NO_DOMAIN, None, stats)
         group.add(data[_V5_HEADER.size : end], count, (secs * 1000 + nsecs // 1_000_000, uptime, interval or 1))
         stats["records"] = stats.get("records", 0) + count
 
     def _v9(self, data: bytes, state: ExporterState, received_ms: int, stats: dict[str, int]) -> None:
         if len(data) < _V9_HEADER.size:
-            _bump(stats, "truncated")
+            bump(stats, "truncated")
             return
         _, _count, uptime, secs, _seq, source_id = _V9_HEADER.unpack_from(data)
         self._sets(data, _V9_HEADER.size, len(data), state, 9, source_id, secs * 1000, uptime, received_ms, stats)
 
     def _ipfix(self, data: bytes, state: ExporterState, received_ms: int, stats: dict[str, int]) -> None:
         if len(data) < _IPFIX_HEADER.size:
-            _bump(stats, "truncated")
+            bump(stats, "truncated")
             return
         _, length, export_s, _seq, domain = _IPFIX_HEADER.unpack_from(data)
         if length < _IPFIX_HEADER.size:
-            _bump(stats, "bad_length")
+            bump(stats, "bad_length")
             return
         if length > len(data):
-            _bump(stats, "truncated")
+            bump(stats, "truncated")
             return
         self._sets(data, _IPFIX_HEADER.size, length, state, 10, domain, export_s * 1000, -1, received_ms, stats)
 
@@ -258,19 +202,19 @@ class Decoder:
             set_id, set_len = _SET_HEADER.unpack_from(data, off)
             nxt = off + set_len
             if set_len < 4:
-                _bump(stats, "bad_length")
+                bump(stats, "bad_length")
                 break
             if nxt > end:
-                _bump(stats, "truncated")
+                bump(stats, "truncated")
                 break
             t = templates.get(set_id) if set_id >= 256 else None
             if t is not None and t.fast and now - t.refreshed_ms <= ttl:
                 n = (set_len - 4) // t.reclen
                 if n:
                     if t.batch == batch:
-                        group: _Group = t.group  # type: ignore[assignment]
+                        group: Group = t.group  # type: ignore[assignment]
                     else:
-                        group = t.group = groups[id(t)] = _Group(t.plan, t.domain, t, stats)
+                        group = t.group = groups[id(t)] = Group(t.plan, t.domain, t, stats)
                         t.batch = batch
                     if ctx is not group.ctx:
                         group.runs.append((group.total, *ctx))
@@ -292,7 +236,7 @@ class Decoder:
                 dom = state.domains.get((version, domain)) or _NO_DOMAIN
                 ctx = self._context(version, export_ms, uptime_ms, dom)  # pending sets may have run
             else:
-                _bump(stats, "bad_set_id")
+                bump(stats, "bad_set_id")
             off = nxt
         if records:
             stats["records"] = stats.get("records", 0) + records
@@ -312,7 +256,7 @@ class Decoder:
             for spec in specs:
                 self._template(spec, state, version, domain, now, stats)
         except BadSetError as bad:
-            _bump(stats, bad.reason)
+            bump(stats, bad.reason)
 
     def _template(
         self, spec: TemplateSpec, state: ExporterState, version: int, domain: int, now: int, stats: dict[str, int]
@@ -322,7 +266,7 @@ class Decoder:
             self._withdraw(spec, state, version, domain, stats)
             return
         if tid < 256 or min_record_length(spec.fields) == 0:
-            _bump(stats, "bad_template")
+            bump(stats, "bad_template")
             return
         key = (version, domain, tid)
         plan = self._plan(spec.fields)
@@ -334,20 +278,20 @@ class Decoder:
             if now - state.last_purge_ms > 1000:
                 self._purge(state, now, stats)
             if len(state.templates) >= self._max_templates:
-                _bump(stats, "template_flood")
+                bump(stats, "template_flood")
                 return
         state.put(key, Template(plan, spec.options, now, state.domain(version, domain)))
-        _bump(stats, "templates")
+        bump(stats, "templates")
         if state.pending:
             before = state.pending_bytes
             waiting = state.take_pending(key)
             self._pending_bytes -= before - state.pending_bytes
             for p in waiting:
                 if now - p.received_ms <= self._pending_ttl_ms:
-                    _bump(stats, "pending_decoded")
+                    bump(stats, "pending_decoded")
                     self._data(key, p.payload, p.export_ms, p.uptime_ms, state, now, stats)
                 else:
-                    _bump(stats, "pending_expired")
+                    bump(stats, "pending_expired")
 
     def _withdraw(
         self, spec: TemplateSpec, state: ExporterState, version: int, domain: int, stats: dict[str, int]
@@ -359,11 +303,11 @@ class Decoder:
         elif tid >= 256:
             doomed = [(version, domain, tid)] if (version, domain, tid) in state.templates else []
         else:
-            _bump(stats, "bad_template")
+            bump(stats, "bad_template")
             return
         for k in doomed:
             state.drop(k)
-        _bump(stats, "template_withdrawn", len(doomed))
+        bump(stats, "template_withdrawn", len(doomed))
 
     def _plan(self, fields: tuple[Field, ...]) -> Plan:
         """Compiled templates are shared: many exporters send the same layout."""
@@ -384,7 +328,7 @@ class Decoder:
         template = state.templates.get(key)
         if template is not None and now - template.refreshed_ms > self._template_ttl_ms:
             state.drop(key)
-            _bump(stats, "template_expired")
+            bump(stats, "template_expired")
             template = None
         if template is None:
             self._pend(Pending(key, payload, export_ms, uptime_ms, now), state, stats)
@@ -399,20 +343,20 @@ class Decoder:
             n = len(payload) // template.reclen
             if n:
                 self._group(template, stats).add(payload[: n * template.reclen], n, ctx)
-                _bump(stats, "records", n)
+                bump(stats, "records", n)
 
     def _pend(self, item: Pending, state: ExporterState, stats: dict[str, int]) -> None:
-        _bump(stats, "unknown_template_pending")
+        bump(stats, "unknown_template_pending")
         before = state.pending_bytes
         while state.pending and item.received_ms - state.pending[0].received_ms > self._pending_ttl_ms:
             state.pop_pending()
-            _bump(stats, "pending_expired")
+            bump(stats, "pending_expired")
         if state.pending and len(state.pending) >= self._pending_max:
             state.pop_pending()
-            _bump(stats, "pending_overflow")
+            bump(stats, "pending_overflow")
         self._pending_bytes -= before - state.pending_bytes
         if self._pending_max <= 0 or self._pending_bytes + len(item.payload) > MAX_PENDING_BYTES:
-            _bump(stats, "pending_overflow")  # all exporters together hold at most MAX_PENDING_BYTES
+            bump(stats, "pending_overflow")  # all exporters together hold at most MAX_PENDING_BYTES
             return
         state.add_pending(item)
         self._pending_bytes += len(item.payload)
@@ -426,14 +370,14 @@ class Decoder:
             for values in iter_records(payload, plan.fields):
                 packed.append(b"".join(v for v, k in zip(values, keep, strict=True) if k))
         except BadSetError as bad:
-            _bump(stats, bad.reason)
+            bump(stats, bad.reason)
         if not packed:
             return
         if plan.reclen == 0:
-            _bump(stats, "records_without_fields", len(packed))
+            bump(stats, "records_without_fields", len(packed))
             return
         self._group(template, stats).add(b"".join(packed), len(packed), ctx)
-        _bump(stats, "records", len(packed))
+        bump(stats, "records", len(packed))
 
     def _options(self, plan: Plan, payload: bytes, domain: Domain, stats: dict[str, int]) -> None:
         """Option data records (sampler, system init time) update state; they are not flows."""
@@ -442,21 +386,21 @@ class Decoder:
             for values in iter_records(payload, plan.fields):
                 count += 1
                 if count > MAX_OPTION_RECORDS_PER_SET:
-                    _bump(stats, "options_records_dropped")
+                    bump(stats, "options_records_dropped")
                     break
                 facts: dict[tuple[int, int], int] = {}
                 for f, raw in zip(plan.fields, values, strict=True):
                     if 1 <= len(raw) <= 8:
                         facts.setdefault((f.pen, f.ie), int.from_bytes(raw, "big"))
                 domain.apply_option(facts)
-                _bump(stats, "options_records")
+                bump(stats, "options_records")
         except BadSetError as bad:
-            _bump(stats, bad.reason)
+            bump(stats, bad.reason)
 
-    def _group(self, template: Template, stats: dict[str, int]) -> _Group:
+    def _group(self, template: Template, stats: dict[str, int]) -> Group:
         if template.batch == self._batch:
             return template.group  # type: ignore[return-value]
-        group = template.group = self._groups[id(template)] = _Group(template.plan, template.domain, template, stats)
+        group = template.group = self._groups[id(template)] = Group(template.plan, template.domain, template, stats)
         template.batch = self._batch
         return group
 
@@ -486,9 +430,9 @@ class Decoder:
         expired, pending = state.purge(now, self._template_ttl_ms, self._pending_ttl_ms)
         self._pending_bytes -= before - state.pending_bytes
         if expired:
-            _bump(stats, "template_expired", expired)
+            bump(stats, "template_expired", expired)
         if pending:
-            _bump(stats, "pending_expired", pending)
+            bump(stats, "pending_expired", pending)
 
     def _stats_for(self, exporter: str) -> dict[str, int]:
         stats = self._stats.get(exporter)
@@ -499,7 +443,3 @@ class Decoder:
             if stats is None:
                 stats = self._stats[exporter] = {}
         return stats
-
-
-def _bump(stats: dict[str, int], reason: str, n: int = 1) -> None:
-    stats[reason] = stats.get(reason, 0) + n

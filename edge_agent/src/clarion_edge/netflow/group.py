@@ -1,0 +1,76 @@
+"""A batch's data records of one template, decoded together with one ``np.frombuffer``.
+
+Records arrive two ways: as byte slices from the sequential set walk (with header facts kept
+as runs), and as gathered numpy chunks from the vectorised walk (with per-set facts).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from clarion_edge.netflow.fields import Context, Plan
+from clarion_edge.netflow.records import FLOW_DTYPE
+from clarion_edge.netflow.state import Domain, Template
+
+#: Records converted per slice: small enough for the output columns to stay in cache.
+SLICE = 8192
+
+
+def bump(stats: dict[str, int], reason: str, n: int = 1) -> None:
+    stats[reason] = stats.get(reason, 0) + n
+
+
+class Group:
+    """Data records of one template gathered across a batch of datagrams, decoded in one go.
+
+    Header facts change per datagram, not per set, so they are kept as runs: (first record,
+    export ms, uptime ms, sampling) appended only when the datagram's context object changes.
+    """
+
+    __slots__ = ("bufs", "ctx", "domain", "plan", "runs", "stats", "template", "total")
+
+    def __init__(self, plan: Plan, domain: Domain, template: Template | None, stats: dict[str, int]) -> None:
+        self.plan = plan
+        self.domain = domain
+        self.template = template  # held so its id() stays unique while the batch lives
+        self.stats = stats
+        self.bufs: list[bytes] = []
+        self.runs: list[tuple[int, int, int, int]] = []
+        self.ctx: tuple[int, int, int] | None = None
+        self.total = 0
+
+    def add(self, buf: bytes, count: int, ctx: tuple[int, int, int]) -> None:
+        if ctx is not self.ctx:
+            self.runs.append((self.total, *ctx))
+            self.ctx = ctx
+        self.bufs.append(buf)
+        self.total += count
+
+    def decode(self) -> np.ndarray:
+        buf = self.bufs[0] if len(self.bufs) == 1 else b"".join(self.bufs)
+        rec = np.frombuffer(buf, dtype=self.plan.dtype)
+        n = len(rec)
+        if len(self.runs) == 1:
+            _, export_ms, uptime_ms, sampling = self.runs[0]
+            export = np.full(n, export_ms, dtype=np.int64)
+            uptime = np.full(n, uptime_ms, dtype=np.int64)
+            factor = np.full(n, sampling, dtype=np.uint64)
+            unsampled = sampling == 1
+        else:
+            runs = np.array(self.runs, dtype=np.int64)
+            counts = np.diff(runs[:, 0], append=n)
+            export = np.repeat(runs[:, 1], counts)
+            uptime = np.repeat(runs[:, 2], counts)
+            factor = np.repeat(runs[:, 3], counts).astype(np.uint64)
+            unsampled = bool(runs[:, 3].max() == 1)
+        if self.template is not None and self.template.sysuptime:
+            unknown = int(np.count_nonzero(uptime < 0))
+            if unknown:
+                bump(self.stats, "no_system_init_time", unknown)
+        out = np.zeros(n, dtype=FLOW_DTYPE)
+        # Slices small enough to stay in cache: the output is written one column at a time.
+        for lo in range(0, n, SLICE):
+            hi = lo + SLICE
+            ctx = Context(export[lo:hi], uptime[lo:hi], factor[lo:hi], self.domain.samplers, unsampled)
+            self.plan.convert(rec[lo:hi], ctx, out[lo:hi])
+        return out
