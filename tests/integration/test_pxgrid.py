@@ -660,3 +660,22 @@ def test_group_topic_updates_ad_groups_of_later_sessions(
     fake.publish_sessions([session(3, T0 + 3, user="carol")])
     wait_for(lambda: "aa:bb:cc:00:00:03" in sink.latest)
     assert sink.latest["aa:bb:cc:00:00:03"].ad_groups == ("corp.local/Users/Ops",)
+
+
+def test_control_calls_fall_back_to_the_next_host(
+    fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService]
+) -> None:
+    fake.add_sessions([session(1, T0)])
+    sink = MemorySink()
+    run_service(settings_for(fake, pki, hosts=("127.0.0.2", "127.0.0.1")), sink)  # nothing listens on .2
+    wait_for(lambda: len(sink.latest) == 1, what="sessions through the second host")
+
+
+def test_an_untrusted_ise_certificate_is_a_clear_error(
+    fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService]
+) -> None:
+    svc = run_service(settings_for(fake, pki, ca_cert=pki.rogue_cert), MemorySink())  # not the CA that signed ISE
+    wait_for(lambda: svc.consumer.attempts >= 2)
+    error = get_status(svc)["last_error"]
+    assert "ISE's TLS certificate is not trusted" in error
+    assert "set ca_cert to the CA that signed the pxGrid certificate" in error
