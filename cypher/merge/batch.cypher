@@ -2,6 +2,8 @@
 // One EdgeGraph, applied atomically together with its Batch record (one query on FalkorDB,
 // one transaction on Neo4j). The unique (agent_id, seq) constraint on Batch turns a racing
 // replay into a rolled-back conflict. Rows are pre-aggregated: each key appears once.
+// $devices rows: [uid, kind, mac, ip, local]; $flows rows: [src, dst, protocol, port, bytes,
+// packets, flows, first_seen, last_seen] (lists, not maps: see clarion.ingest.transform).
 MERGE (sw:Switch {switch_id: $switch_id})
 ON CREATE SET sw.first_seen = $window_start, sw.source = 'agent'
 SET sw.name = coalesce($switch_name, sw.name),
@@ -10,11 +12,11 @@ SET sw.name = coalesce($switch_name, sw.name),
     sw.last_seen = CASE WHEN sw.last_seen IS NULL OR sw.last_seen < $window_end THEN $window_end ELSE sw.last_seen END
 WITH count(*) AS _switch
 UNWIND $devices AS n
-MERGE (d:Device {uid: n.uid})
-ON CREATE SET d.first_seen = $window_start, d.kind = n.kind, d.source = 'agent'
-SET d.mac = coalesce(n.mac, d.mac),
-    d.ip = coalesce(n.ip, d.ip),
-    d.local = n.local,
+MERGE (d:Device {uid: n[0]})
+ON CREATE SET d.first_seen = $window_start, d.kind = n[1], d.source = 'agent'
+SET d.mac = coalesce(n[2], d.mac),
+    d.ip = coalesce(n[3], d.ip),
+    d.local = n[4],
     d.last_seen = CASE WHEN d.last_seen IS NULL OR d.last_seen < $window_end THEN $window_end ELSE d.last_seen END
 WITH count(*) AS _devices
 UNWIND $sgts AS t
@@ -38,14 +40,14 @@ MERGE (svc:Service {key: v.key})
 ON CREATE SET svc.protocol = v.protocol, svc.port = v.port, svc.first_seen = $window_start
 WITH count(*) AS _services
 UNWIND $flows AS f
-MATCH (a:Device {uid: f.src})
-MATCH (b:Device {uid: f.dst})
-MERGE (a)-[e:FLOWS_TO {protocol: f.protocol, port: f.port, day: $day}]->(b)
-ON CREATE SET e.first_seen = f.first_seen
-SET e.bytes = coalesce(e.bytes, 0) + f.bytes,
-    e.packets = coalesce(e.packets, 0) + f.packets,
-    e.flows = coalesce(e.flows, 0) + f.flows,
-    e.last_seen = CASE WHEN e.last_seen IS NULL OR e.last_seen < f.last_seen THEN f.last_seen ELSE e.last_seen END
+MATCH (a:Device {uid: f[0]})
+MATCH (b:Device {uid: f[1]})
+MERGE (a)-[e:FLOWS_TO {protocol: f[2], port: f[3], day: $day}]->(b)
+ON CREATE SET e.first_seen = f[7]
+SET e.bytes = coalesce(e.bytes, 0) + f[4],
+    e.packets = coalesce(e.packets, 0) + f[5],
+    e.flows = coalesce(e.flows, 0) + f[6],
+    e.last_seen = CASE WHEN e.last_seen IS NULL OR e.last_seen < f[8] THEN f[8] ELSE e.last_seen END
 WITH count(*) AS _flows
 CREATE (:Batch {agent_id: $agent_id, seq: $seq, digest: $digest, switch_id: $switch_id,
                 window_start: $window_start, window_end: $window_end, applied_at: $applied_at,

@@ -77,3 +77,29 @@ def test_bulk_read_rows_matches_read(store: FalkorDBStore) -> None:
     assert rows[0][:4] == [mac(1), 4, "198.51.100.7", None]
     assert int(rows[0][4]) == 5000  # sum() is a float on FalkorDB: bulk statements use toInteger()
     assert store.read_rows("query/sgts") == (["value", "name"], [[4, None], [10, None]])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain",
+        'he said "hi"',
+        "back\\slash",
+        "new\nline\ttab",
+        "é ✓ 😀",
+        "ctl\x01char",
+        '"src":"x"',
+        "{brace}",
+        "\\u0041",
+    ],
+)
+def test_parameters_round_trip_exactly(store: FalkorDBStore, text: str) -> None:
+    from clarion.store.falkordb_store import params_header
+
+    rows = [[text, 1, None, True], ["x", 2**62, None, False]]  # the fast (json) path or its fallback
+    maps = [{"t": text}]  # the client's path
+    q = "UNWIND $rows AS r UNWIND $maps AS m RETURN r[0] AS a, r[1] AS b, m.t AS c"
+    res = store._graph.query(params_header({"rows": rows, "maps": maps}) + q).result_set
+    assert [row[0] for row in res] == [text, "x"]
+    assert res[1][1] == 2**62
+    assert res[0][2] == text

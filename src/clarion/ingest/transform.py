@@ -11,6 +11,11 @@ from typing import Any
 
 from clarion_edge import wire
 
+#: The two large parameters travel as rows of lists, not maps: FalkorDB's client renders
+#: parameters into the query text, and lists of lists render in C (json) ~4x faster.
+DEVICE_COLUMNS = ("uid", "kind", "mac", "ip", "local")
+FLOW_COLUMNS = ("src", "dst", "protocol", "port", "bytes", "packets", "flows", "first_seen", "last_seen")
+
 
 @dataclass(frozen=True, slots=True)
 class PreparedBatch:
@@ -28,26 +33,23 @@ class PreparedBatch:
 
 def prepare(g: wire.EdgeGraph, applied_at_ms: int) -> PreparedBatch:
     digest = g.digest or g.content_digest()
-    devices: list[dict[str, Any]] = []
+    devices: list[list[Any]] = []  # DEVICE_COLUMNS
     sgts: list[dict[str, Any]] = []
     services: dict[str, dict[str, Any]] = {}
     for node in g.nodes:
         if isinstance(node, wire.Device):
-            devices.append(
-                {"uid": node.mac, "kind": "mac", "mac": node.mac, "ip": node.ips[0] if node.ips else None,
-                 "local": node.local}
-            )  # fmt: skip
+            devices.append([node.mac, "mac", node.mac, node.ips[0] if node.ips else None, node.local])
             if node.sgt is not None:
                 sgts.append({"uid": node.mac, "sgt": node.sgt})
         elif isinstance(node, wire.IpEndpoint):
-            devices.append({"uid": node.ip, "kind": "ip", "mac": None, "ip": node.ip, "local": node.local})
+            devices.append([node.ip, "ip", None, node.ip, node.local])
             if node.sgt is not None:
                 sgts.append({"uid": node.ip, "sgt": node.sgt})
         else:
             key = service_key(node.protocol, node.port)
             services[key] = {"key": key, "protocol": node.protocol, "port": node.port}
 
-    flows: dict[tuple[str, str, int, int], dict[str, Any]] = {}
+    flows: dict[tuple[str, str, int, int], list[Any]] = {}  # FLOW_COLUMNS
     attach: dict[str, dict[str, Any]] = {}
     total_bytes = total_packets = total_flows = 0
     for edge in g.edges:
@@ -58,17 +60,16 @@ def prepare(g: wire.EdgeGraph, applied_at_ms: int) -> PreparedBatch:
             k = (edge.src, edge.dst, edge.protocol, edge.port)
             row = flows.get(k)
             if row is None:
-                flows[k] = {
-                    "src": edge.src, "dst": edge.dst, "protocol": edge.protocol, "port": edge.port,
-                    "bytes": edge.bytes, "packets": edge.packets, "flows": edge.flows,
-                    "first_seen": edge.first_seen, "last_seen": edge.last_seen,
-                }  # fmt: skip
+                flows[k] = [
+                    edge.src, edge.dst, edge.protocol, edge.port, edge.bytes, edge.packets, edge.flows,
+                    edge.first_seen, edge.last_seen,
+                ]  # fmt: skip
             else:
-                row["bytes"] += edge.bytes
-                row["packets"] += edge.packets
-                row["flows"] += edge.flows
-                row["first_seen"] = min(row["first_seen"], edge.first_seen)
-                row["last_seen"] = max(row["last_seen"], edge.last_seen)
+                row[4] += edge.bytes
+                row[5] += edge.packets
+                row[6] += edge.flows
+                row[7] = min(row[7], edge.first_seen)
+                row[8] = max(row[8], edge.last_seen)
             key = service_key(edge.protocol, edge.port)
             services.setdefault(key, {"key": key, "protocol": edge.protocol, "port": edge.port})
         else:

@@ -117,7 +117,7 @@ class FalkorDBStore:
         st = cypher.load(statement, self.dialect)
         p = dict(params or {})
         st.check(p)
-        header = "CYPHER " + " ".join(f"{k}={stringify_param_value(v)}" for k, v in p.items()) + " " if p else ""
+        header = params_header(p)
         try:
             # verbose (non-compact) replies are parsed by hiredis in C: integers and strings come back as is
             resp = self._db.connection.execute_command(
@@ -155,11 +155,12 @@ class FalkorDBStore:
 
     # -- internals ----------------------------------------------------------------------
     def _query(self, text: str, params: dict[str, Any], *, name: str, read_only: bool = False) -> list[Row]:
+        query = params_header(params) + text
         try:
             if read_only:
-                res = self._graph.ro_query(text, params, timeout=self._timeout_ms)
+                res = self._graph.ro_query(query, timeout=self._timeout_ms)
             else:
-                res = self._graph.query(text, params, timeout=self._timeout_ms)
+                res = self._graph.query(query, timeout=self._timeout_ms)
         except (RedisConnectionError, RedisTimeoutError) as e:
             raise StoreUnavailableError(f"FalkorDB {self.target} ({name}): {e}") from e
         except ResponseError as e:
@@ -197,6 +198,29 @@ class FalkorDBStore:
             if time.monotonic() > deadline:
                 raise StoreError(f"FalkorDB {self.target}: {what}es still building after {timeout_s:.0f} s: {pending}")
             time.sleep(0.05)
+
+
+def params_header(params: Mapping[str, Any]) -> str:
+    """``CYPHER k=v ...``: FalkorDB takes parameters as literals in front of the query text."""
+    if not params:
+        return ""
+    return "CYPHER " + " ".join(f"{k}={render_literal(v)}" for k, v in params.items()) + " "
+
+
+def render_literal(value: Any) -> str:
+    """A Cypher literal for ``value``; rows of lists take a C-speed path (json), the rest the client's.
+
+    JSON arrays of numbers, strings, booleans and null are valid Cypher literals, except for
+    ``\\u`` escapes, which FalkorDB does not decode: text needing them takes the client's path.
+    """
+    if isinstance(value, list) and value and isinstance(value[0], list):
+        try:
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError):
+            text = ""
+        if text and "\\u" not in text and "{" not in text:
+            return text
+    return str(stringify_param_value(value))
 
 
 def _index_target(stmt: str) -> tuple[str, tuple[str, ...]]:
