@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -463,3 +466,22 @@ def test_tiny_and_odd_campuses_still_give_valid_exact_graphs(kwargs: dict[str, i
         wire.decode(wire.encode(g))
     assert sum(e.bytes for g in graphs for e in g.edges if isinstance(e, wire.FlowsTo)) == c.stats()["bytes"]
     assert graphs[-1].window.end == c.spec.start_ms + c.spec.days * DAY_MS
+
+
+def test_campus_is_identical_across_processes_and_hash_seeds() -> None:
+    """Nothing may depend on Python's per-process string hashing (set order) or on the clock."""
+    script = (
+        "import hashlib\n"
+        "from clarion.synth import CampusSpec, generate_campus\n"
+        "c = generate_campus(CampusSpec(seed=5, devices=300, switches=3, remote_hosts=30))\n"
+        "h = hashlib.sha256(c.flows.tobytes())\n"
+        "h.update(repr((c.devices, c.users, c.ad_groups, c.sessions, c.remote_hosts)).encode())\n"
+        "h.update(''.join(g.digest or '' for g in c.edge_graphs()).encode())\n"
+        "print(h.hexdigest())\n"
+    )
+    outputs = set()
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        outputs.add(run.stdout.strip())
+    assert len(outputs) == 1
