@@ -12,8 +12,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -22,27 +20,26 @@ import httpx
 import pytest
 
 from clarion.sources.model import Session
-from clarion.sources.pxgrid.convert import session_from_ise
 from clarion.sources.pxgrid.service import PxGridService
 from clarion.sources.pxgrid.settings import PxGridSettings
 from clarion.sources.pxgrid.sink import HttpSink, MemorySink
 from tests.fakes.pxgrid import FakePxGrid
 from tests.fakes.pxgrid.certs import Pki, make_pki
-from tests.fakes.pxgrid.data import DEFAULT_SGTS, session
+from tests.fakes.pxgrid.data import session
+from tests.fakes.pxgrid.harness import (
+    T0,
+    FlakySink,
+    IdentityRecorder,
+    expected,
+    expected_with,
+    get_status,
+    settings_for,
+    streaming,
+    wait_for,
+)
 from tests.fakes.pxgrid.server import Account
 
 pytestmark = pytest.mark.integration
-
-T0 = 1_714_558_530_000  # 2024-05-01T10:15:30Z
-
-
-def wait_for(pred: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -55,28 +52,6 @@ def fake(pki: Pki) -> Iterator[FakePxGrid]:
     server = FakePxGrid(pki, auto_approve=True).start()
     yield server
     server.stop()
-
-
-def settings_for(fake: FakePxGrid, pki: Pki, **kw: Any) -> PxGridSettings:
-    base = PxGridSettings(
-        node_name=pki.client_cn,
-        hosts=("127.0.0.1",),
-        port=fake.port,
-        client_cert=pki.client_cert,
-        client_key=pki.client_key,
-        ca_cert=pki.ca_cert,
-        pending_retry_s=0.2,
-        disabled_retry_s=0.3,
-        backoff_base_s=0.05,
-        backoff_cap_s=0.4,
-        http_timeout_s=5,
-        ping_interval_s=1,
-        read_timeout_s=10,
-        receipt_timeout_s=2,
-        recovery_margin_s=2,
-        status_port=0,
-    )
-    return replace(base, **kw).validate()
 
 
 @pytest.fixture
@@ -92,21 +67,6 @@ def run_service() -> Iterator[Callable[[PxGridSettings, MemorySink], PxGridServi
     yield start
     for svc in started:
         svc.stop()
-
-
-def get_status(svc: PxGridService) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{svc.status_url}/status", timeout=5) as resp:  # noqa: S310 - loopback test URL
-        result: dict[str, Any] = json.loads(resp.read())
-        return result
-
-
-def expected(fake: FakePxGrid) -> dict[str, Session]:
-    """What the sink must hold: ISE's newest session per MAC, converted independently of the consumer."""
-    return {s.mac: s for s in (session_from_ise(raw, DEFAULT_SGTS) for raw in fake.sessions.values())}
-
-
-def streaming(svc: PxGridService) -> Callable[[], bool]:
-    return lambda: svc.consumer.phase == "streaming"
 
 
 def test_pending_account_is_polled_until_enabled_then_bulk_download(
@@ -180,11 +140,6 @@ def test_streamed_events_reach_the_sink_with_sgt_updates_and_disconnects(
     assert fake.connect_headers == [{"accept-version": "1.2", "host": "~ise-pubsub-fake1"}]
     sub_ids = sorted(fake.subscribers[0].subs)
     assert sub_ids == ["clarion-groups", "clarion-sessions", "clarion-sgacl", "clarion-sgt"]
-
-
-def expected_with(fake: FakePxGrid, extra_sgts: dict[str, int]) -> dict[str, Session]:
-    sgts = {**DEFAULT_SGTS, **extra_sgts}
-    return {s.mac: s for s in (session_from_ise(raw, sgts) for raw in fake.sessions.values())}
 
 
 def test_dropping_the_websocket_mid_stream_loses_no_session(
@@ -427,35 +382,8 @@ def test_ad_groups_from_get_user_groups_are_attached(
     assert sink.latest["aa:bb:cc:00:00:02"].ad_groups == ()
 
 
-class _IdentityRecorder(ThreadingHTTPServer):
-    """Stands in for the Clarion server's /api/v1/identity (the lead's endpoint) to see what the service POSTs."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _IdentityHandler)
-        self.sessions: list[dict[str, Any]] = []
-        self.security_groups: list[dict[str, Any]] = []
-        self.auth: set[str] = set()
-
-
-class _IdentityHandler(BaseHTTPRequestHandler):
-    server: _IdentityRecorder
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        if self.path == "/api/v1/identity":
-            self.server.sessions.extend(body.get("sessions", []))
-            self.server.security_groups.extend(body.get("security_groups", []))
-            self.server.auth.add(self.headers.get("Authorization", ""))
-        self.send_response(202 if self.path == "/api/v1/identity" else 404)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 def test_cli_run_streams_to_the_server_and_stops_on_sigterm(fake: FakePxGrid, pki: Pki, tmp_path: Path) -> None:
-    recorder = _IdentityRecorder()
+    recorder = IdentityRecorder()
     threading.Thread(target=recorder.serve_forever, daemon=True).start()
     fake.add_sessions([session(i, T0 + i) for i in range(20)])
     config = tmp_path / "pxgrid.toml"
@@ -549,25 +477,10 @@ def test_a_silent_pubsub_node_is_detected_by_pings_and_replaced(
     assert svc.consumer.phase == "streaming"
 
 
-class _FlakySink(MemorySink):
-    """Fails one batch, like a Clarion server that is briefly down."""
-
-    def __init__(self, fail_on_call: int) -> None:
-        super().__init__()
-        self.calls = 0
-        self.fail_on_call = fail_on_call
-
-    def apply(self, sessions: list[Session]) -> None:
-        self.calls += 1
-        if self.calls == self.fail_on_call:
-            raise ConnectionError("server unavailable")
-        super().apply(sessions)
-
-
 def test_a_failed_sink_batch_is_recovered_not_lost(
     fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService]
 ) -> None:
-    sink = _FlakySink(fail_on_call=2)  # the empty bulk download makes no call: 1 = first message, 2 = second
+    sink = FlakySink(fail_on_call=2)  # the empty bulk download makes no call: 1 = first message, 2 = second
     svc = run_service(settings_for(fake, pki), sink)
     wait_for(lambda: streaming(svc)() and fake.subscribed() == 1)
     fake.add_sessions([session(0, T0)])
