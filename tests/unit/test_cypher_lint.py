@@ -109,7 +109,7 @@ def broken_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[s
         (root / rel).write_text(text)
     model = root / "model.json"
     model.write_text(json.dumps({"labels": ["Device"], "relationship_types": ["FLOWS_TO"]}))
-    code, report, stderr = run_lint("--model", model, root)
+    code, report, stderr = run_lint("--no-cache", "--model", model, root)
     assert report is not None, stderr
     return code, report, root
 
@@ -183,3 +183,26 @@ def test_a_missing_path_is_a_usage_error(tmp_path: Path) -> None:
     assert code == 2
     assert report is None
     assert "path not found" in stderr
+
+
+def test_a_long_report_reaches_the_reader_whole(tmp_path: Path) -> None:
+    """Node cuts piped output at exit(): a report far above a pipe buffer (here ~0.8 MB) must still parse."""
+    names = [f"p{i}" for i in range(3000)]
+    (tmp_path / "many.cypher").write_text(f"// params: {', '.join(names)}\nRETURN 1 AS one\n")
+    code, report, stderr = run_lint("--no-model", tmp_path)
+    assert code == 1, stderr
+    assert report is not None
+    assert sorted(d["message"] for d in report["diagnostics"]) == sorted(
+        f"parameter ${n} is declared in the header but no statement uses it" for n in names
+    )
+
+
+def test_the_cache_never_hides_a_changed_statement(tmp_path: Path) -> None:
+    target = tmp_path / "q.cypher"
+    target.write_text("// params: -\nMATCH (n) RETURN n AS node\n")
+    assert run_lint("--no-model", tmp_path)[0] == 0
+    target.write_text("// params: -\nMATCH (n) RETURN n AS node, m\n")
+    code, report, _ = run_lint("--no-model", tmp_path)
+    assert code == 1
+    assert report is not None
+    assert [d["message"] for d in report["diagnostics"]] == ["Variable `m` not defined"]

@@ -3,12 +3,14 @@
 // @neo4j-cypher/language-support), fully offline: Neo4j cannot run where CI runs, so this is
 // what stands between a typo in cypher/ and a failed production write.
 //
-// Usage: node lint.mjs [--model FILE | --no-model] PATH...
+// Usage: node lint.mjs [--model FILE | --no-model] [--no-cache] PATH...
 //   PATH is a .cypher file (linted as given) or a directory (every *.cypher below it, except
 //   FalkorDB-only files: falkordb.cypher and *.falkordb.cypher).
 //   --model FILE   labels, relationship types and property keys of the data model (JSON);
 //                  default: cypher/schema/model.json of this repository, when present.
 //   --no-model     pass no model: no warnings about unknown labels, types or properties.
+//   --no-cache     analyse every statement again (results are cached by content otherwise,
+//                  under node_modules/.cache/clarion-cypher-lint).
 //
 // Every file's first line is a header comment `// params: a, b` (or `// params: -`) naming the
 // parameters its statements use. Files holding several statements separated by `;` (schema
@@ -19,16 +21,17 @@
 // function, or a deprecation, all of which we want fixed before merge), 2 on a usage or setup
 // error (bad path, unreadable model, the Neo4j front end not working).
 
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  highlightSyntax,
-  lintCypherQuery,
-  parseParameters,
-  parseStatementsStrs,
-  testData,
-} from '@neo4j-cypher/language-support';
+
+// The front end (5.6 MB of compiled Java) is imported only once the arguments are valid.
+let highlightSyntax;
+let lintCypherQuery;
+let parseParameters;
+let parseStatementsStrs;
+let testData;
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const DEFAULT_MODEL = path.resolve(HERE, '..', '..', 'cypher', 'schema', 'model.json');
@@ -44,6 +47,7 @@ class UsageError extends Error {}
 function parseArgs(argv) {
   const paths = [];
   let model = existsSync(DEFAULT_MODEL) ? DEFAULT_MODEL : null;
+  let cache = true;
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     if (arg === '--model') {
@@ -51,16 +55,18 @@ function parseArgs(argv) {
       model = path.resolve(argv[(i += 1)]);
     } else if (arg === '--no-model') {
       model = null;
+    } else if (arg === '--no-cache') {
+      cache = false;
     } else if (arg === '-h' || arg === '--help') {
-      throw new UsageError('usage: node lint.mjs [--model FILE | --no-model] PATH...');
+      throw new UsageError('usage: node lint.mjs [--model FILE | --no-model] [--no-cache] PATH...');
     } else if (arg.startsWith('--')) {
-      throw new UsageError(`unknown option ${arg}; accepted: --model FILE, --no-model`);
+      throw new UsageError(`unknown option ${arg}; accepted: --model FILE, --no-model, --no-cache`);
     } else {
       paths.push(arg);
     }
   }
   if (paths.length === 0) throw new UsageError('no path given: pass .cypher files or directories');
-  return { paths, model };
+  return { paths, model, cache };
 }
 
 function isFalkorOnly(name) {
@@ -148,11 +154,68 @@ function readHeader(text) {
   return m ? { line: i + 1, spec: m[1].trim() } : null;
 }
 
+// One statement through the front end: its diagnostics (positions relative to the statement)
+// and the parameters it uses. Pure in (statement, schema), hence cacheable.
+function lintStatement(chunk, schema, cache) {
+  const key = cache.key(chunk, schema.parameters);
+  const hit = cache.get(key);
+  if (hit !== null) return hit;
+  cache.ensureFrontEnd(schema);
+  const used = parseParameters(chunk, false);
+  const { diagnostics: found, symbolTables } = lintCypherQuery(chunk, schema, { consoleCommandsEnabled: false });
+  const seen = new Set(found.map((d) => `${d.range.start.line}:${d.range.start.character}`));
+  const extra = modelDiagnostics(chunk, schema, symbolTables.flat());
+  const diagnostics = found
+    .concat(extra.filter((e) => !seen.has(`${e.range.start.line}:${e.range.start.character}`)))
+    .map(({ severity, source, message, range }) => ({ severity, source, message, range }));
+  const result = { used, diagnostics };
+  cache.put(key, result);
+  return result;
+}
+
+// Results keyed by everything that decides them (package version, this script, the schema, the
+// statement, its declared parameters), so unchanged statements are not re-analysed: the
+// semantic analysis takes seconds per large statement on a shared machine. --no-cache skips it.
+function makeCache(enabled, schema) {
+  const dir = path.join(HERE, 'node_modules', '.cache', 'clarion-cypher-lint');
+  const pkg = JSON.parse(readFileSync(path.join(HERE, 'node_modules', '@neo4j-cypher', 'language-support', 'package.json'), 'utf8'));
+  const base = createHash('sha256')
+    .update(JSON.stringify([pkg.version, readFileSync(fileURLToPath(import.meta.url), 'utf8'), schema]))
+    .digest('hex');
+  let checked = false;
+  return {
+    key: (chunk, params) => createHash('sha256').update(JSON.stringify([base, Object.keys(params).sort(), chunk])).digest('hex'),
+    get: (key) => {
+      if (!enabled) return null;
+      try {
+        return JSON.parse(readFileSync(path.join(dir, `${key}.json`), 'utf8'));
+      } catch {
+        return null;
+      }
+    },
+    put: (key, value) => {
+      if (!enabled) return;
+      try {
+        mkdirSync(dir, { recursive: true });
+        const tmp = path.join(dir, `${key}.${process.pid}.tmp`);
+        writeFileSync(tmp, JSON.stringify(value));
+        renameSync(tmp, path.join(dir, `${key}.json`)); // atomic: a reader never sees half a file
+      } catch {
+        /* a cache that cannot be written only costs time */
+      }
+    },
+    ensureFrontEnd: (s) => {
+      if (!checked) assertFrontEndWorks(s);
+      checked = true;
+    },
+  };
+}
+
 function clarionDiag(file, statement, line, message) {
   return { file, statement, severity: 'error', source: 'clarion', message, line, column: 1, endLine: line, endColumn: 1 };
 }
 
-function lintFile(file, baseSchema) {
+function lintFile(file, baseSchema, cache) {
   const diagnostics = [];
   const bytes = statSync(file).size;
   if (bytes > MAX_FILE_BYTES) {
@@ -187,11 +250,9 @@ function lintFile(file, baseSchema) {
     if (hasCode) {
       const index = statements;
       statements += 1;
-      for (const p of parseParameters(chunk, false)) used.add(p);
-      const { diagnostics: found, symbolTables } = lintCypherQuery(chunk, schema, { consoleCommandsEnabled: false });
-      const seen = new Set(found.map((d) => `${d.range.start.line}:${d.range.start.character}`));
-      const extra = modelDiagnostics(chunk, schema, symbolTables.flat());
-      for (const d of found.concat(extra.filter((e) => !seen.has(`${e.range.start.line}:${e.range.start.character}`)))) {
+      const result = lintStatement(chunk, schema, cache);
+      for (const p of result.used) used.add(p);
+      for (const d of result.diagnostics) {
         const at = (pos) => ({
           line: pos.line + lineOffset + 1,
           column: pos.character + (pos.line === 0 ? columnOffset : 0) + 1,
@@ -296,32 +357,34 @@ function stripComments(s) {
   return out;
 }
 
-function main() {
-  let args;
-  let files;
-  let schema;
+async function main() {
   try {
-    args = parseArgs(process.argv.slice(2));
-    files = collectFiles(args.paths);
+    const args = parseArgs(process.argv.slice(2));
+    const files = collectFiles(args.paths);
     if (files.length === 0) throw new UsageError(`no Neo4j .cypher file under ${args.paths.join(', ')}`);
-    schema = { ...loadModel(args.model), ...builtins(), defaultLanguage: CYPHER_VERSION };
+    if (args.model !== null) loadModel(args.model); // fail on a bad model before the slow import
+    ({ highlightSyntax, lintCypherQuery, parseParameters, parseStatementsStrs, testData } = await import(
+      '@neo4j-cypher/language-support'
+    ));
+    const schema = { ...loadModel(args.model), ...builtins(), defaultLanguage: CYPHER_VERSION };
     if (args.model !== null) schema.modelFile = args.model;
-    assertFrontEndWorks(schema);
+    const cache = makeCache(args.cache, schema);
+    const report = { ok: true, cypherVersion: CYPHER_VERSION, model: args.model, files: [], statements: 0, diagnostics: [] };
+    for (const file of files) {
+      const { statements, diagnostics } = lintFile(file, schema, cache);
+      report.files.push(file);
+      report.statements += statements;
+      report.diagnostics.push(...diagnostics);
+    }
+    report.ok = report.diagnostics.length === 0;
+    // exitCode, not exit(): writes to a pipe are asynchronous, exit() would cut a long report.
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    process.exitCode = report.ok ? 0 : 1;
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     process.stderr.write(`cypher-lint: ${err.message}\n`);
-    process.exit(2);
+    process.exitCode = 2;
   }
-  const report = { ok: true, cypherVersion: CYPHER_VERSION, model: args.model, files: [], statements: 0, diagnostics: [] };
-  for (const file of files) {
-    const { statements, diagnostics } = lintFile(file, schema);
-    report.files.push(file);
-    report.statements += statements;
-    report.diagnostics.push(...diagnostics);
-  }
-  report.ok = report.diagnostics.length === 0;
-  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  process.exit(report.ok ? 0 : 1);
 }
 
-main();
+await main();
