@@ -164,7 +164,7 @@ def main() -> None:
         "agent_records_per_cpu_second": round(st["decoder"]["records"] / cpu) if cpu else None,
         "agent_decoded_records": st["decoder"]["records"],
         "kernel_drops": st["receiver"]["kernel_drops"],
-        "queue_drops": st["receiver"]["queue_drops"],
+        "receiver_waited_s": st["receiver"]["backpressure_s"],
         "batches": len(server.ledger.graphs),
         "edges": got["edges"],
         "log": str(tmp / "agent.log"),

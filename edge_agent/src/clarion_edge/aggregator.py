@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 MAX_COUNTER_PER_RECORD = 2**48  # one record beyond 281 TB is garbage; keeps window sums far from 2**64
 MAX_EPOCH_MS = 32_503_680_000_000
+_SLICE = 32_768  # records per per-record pass: big enough for numpy, small enough for the CPU cache
 _U64 = np.uint64
 
 
@@ -88,12 +89,8 @@ class _Window:
     start: int
     end: int
     tables: WindowTables = field(default_factory=_empty_tables)
-    raw: list[npt.NDArray[np.void]] = field(default_factory=list)
+    raw: list[WindowTables] = field(default_factory=list)  # per-record rows not yet reduced
     raw_n: int = 0
-
-
-def _cat(a: Table, b: Table) -> Table:
-    return {k: np.concatenate([a[k], b[k]]) for k in a}
 
 
 def _pairs_selected(
@@ -205,20 +202,18 @@ def _attributes(
     return macip, sgt, conn
 
 
-def merge_tables(a: WindowTables, b: WindowTables) -> WindowTables:
-    """Reduce the union of two partial tables (associative, so chunks can be folded in any grouping)."""
-    if not len(a.edges["meta"]):
-        return WindowTables(
-            edges=reduce_edges(b.edges),
-            macip=reduce_distinct(_cat(a.macip, b.macip), ("mac", "hi", "lo")),
-            sgt=reduce_latest(_cat(a.sgt, b.sgt), SGT_KEYS),
-            conn=reduce_latest(_cat(a.conn, b.conn), ("mac",)),
-        )
+def merge_tables(*parts: WindowTables) -> WindowTables:
+    """Reduce the union of partial tables, oldest first (associative: chunks fold in any grouping)."""
+
+    def cat(name: str) -> Table:
+        tabs = [getattr(p, name) for p in parts]
+        return tabs[0] if len(tabs) == 1 else {k: np.concatenate([t[k] for t in tabs]) for k in tabs[0]}
+
     return WindowTables(
-        edges=reduce_edges(_cat(a.edges, b.edges)),
-        macip=reduce_distinct(_cat(a.macip, b.macip), ("mac", "hi", "lo")),
-        sgt=reduce_latest(_cat(a.sgt, b.sgt), SGT_KEYS),
-        conn=reduce_latest(_cat(a.conn, b.conn), ("mac",)),
+        edges=reduce_edges(cat("edges")),
+        macip=reduce_distinct(cat("macip"), ("mac", "hi", "lo")),
+        sgt=reduce_latest(cat("sgt"), SGT_KEYS),
+        conn=reduce_latest(cat("conn"), ("mac",)),
     )
 
 
@@ -278,7 +273,11 @@ class Aggregator:
         if w is None:
             start, end = self._aligned(now_ms)
             w = self._windows[switch.switch_id] = _Window(switch, start, end)
-        w.raw.append(recs)
+        # Per-record work right away, while the freshly decoded array is still in the CPU cache.
+        for i in range(0, len(recs), _SLICE):
+            rows, clamped = records_to_tables(recs[i : i + _SLICE], self.site)
+            self.counters.clamped += clamped
+            w.raw.append(rows)
         w.raw_n += len(recs)
         self.counters.records += len(recs)
         if w.raw_n >= max(self.config.chunk_records, len(w.tables.edges["meta"])):
@@ -313,11 +312,9 @@ class Aggregator:
     def _reduce(self, w: _Window) -> None:
         if not w.raw:
             return
-        recs = w.raw[0] if len(w.raw) == 1 else np.concatenate(w.raw)
+        parts = [w.tables, *w.raw] if len(w.tables.edges["meta"]) else w.raw
         w.raw, w.raw_n = [], 0
-        fresh, clamped = records_to_tables(recs, self.site)
-        self.counters.clamped += clamped
-        w.tables = merge_tables(w.tables, fresh)
+        w.tables = merge_tables(*parts)
 
     def _close(self, w: _Window, end: int) -> list[ClosedWindow]:
         self._reduce(w)

@@ -47,7 +47,7 @@ class Settings:
     max_keys: int = 250_000
     max_nodes: int = 50_000
     max_edges: int = 50_000
-    queue_batches: int = 512
+    queue_batches: int = 16
     rcvbuf: int = 32 << 20
     log_every: float = 60.0
 
