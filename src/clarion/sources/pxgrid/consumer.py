@@ -151,8 +151,9 @@ class PxGridConsumer:
         conn = self._conn
         assert conn is not None
         self.sequencer.reset()
+        last = list(topics)[-1]  # frames are handled in order: a RECEIPT for the last SUBSCRIBE covers them all
         for sub_id, topic in topics.items():
-            conn.subscribe(topic, sub_id, receipt="clarion-ready" if sub_id == SUB_SESSIONS else None)
+            conn.subscribe(topic, sub_id, receipt="clarion-ready" if sub_id == last else None)
         if not conn.wait_receipt("clarion-ready", self.settings.receipt_timeout_s):
             log.info("pxGrid: no RECEIPT for SUBSCRIBE within %.1f s; continuing", self.settings.receipt_timeout_s)
         self.topics = topics
