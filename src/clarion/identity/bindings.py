@@ -16,13 +16,10 @@ from clarion_edge import wire
 
 log = logging.getLogger(__name__)
 
-_EMPTY: dict[str, list[Any]] = {
-    "users": [], "sgts": [], "switches": [], "devices": [], "assign": [], "closes": [], "tags": [], "attach": [],
-    "ends": [],
-}  # fmt: skip
+_EMPTY: dict[str, list[Any]] = {"users": [], "sgts": [], "switches": [], "sessions": [], "ends": []}
 
 
-def bindings_from_graph(graph: wire.EdgeGraph) -> list[dict[str, Any]]:
+def bindings_from_graph(graph: wire.EdgeGraph) -> list[list[Any]]:
     """One binding row per IP held by exactly one MAC in this window (an IP claimed by two MACs is skipped)."""
     holders: dict[str, set[str]] = {}
     for node in graph.nodes:
@@ -35,9 +32,7 @@ def bindings_from_graph(graph: wire.EdgeGraph) -> list[dict[str, Any]]:
             log.info("agent %s: IP %s seen with %d MACs in one window; no binding recorded", graph.agent_id, ip,
                      len(macs))  # fmt: skip
             continue
-        rows.append(
-            {"ip": ip, "mac": next(iter(macs)), "ts": graph.window.start, "last": graph.window.end, "source": "agent"}
-        )
+        rows.append([ip, next(iter(macs)), graph.window.start, graph.window.end, "agent"])
     return rows
 
 
@@ -46,4 +41,4 @@ def record_agent_bindings(store: GraphStore, graph: wire.EdgeGraph) -> list[str]
     rows = bindings_from_graph(graph)
     if rows:
         store.write(STATEMENT, {**_EMPTY, "bindings": rows})
-    return [r["ip"] for r in rows]
+    return [str(r[0]) for r in rows]

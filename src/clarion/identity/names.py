@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 
 MAX_USERNAME = 256
 _MAC = re.compile(r"^[0-9a-f]{2}([:\-.]?[0-9a-f]{2}){5}$")
@@ -19,6 +20,7 @@ def looks_like_mac(text: str) -> bool:
     return bool(_MAC.match(t) or _DOTTED_MAC.match(t))
 
 
+@lru_cache(maxsize=65_536)
 def normalise_username(raw: str | None) -> str | None:
     """``CORP\\Alice`` / ``alice@corp.local`` / ``Alice`` → ``alice``; None for MAB (the MAC) and machine auth.
 

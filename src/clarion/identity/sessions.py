@@ -1,6 +1,6 @@
 """Sessions (ISE pxGrid, NAC files, the API) → the identity graph, in bulk and in time order.
 
-A batch is split into *generations*: each MAC, IP and username appears at most once per generation, because
+A batch is split into *generations*: each MAC and IP appears at most once per generation, because
 FalkorDB 4.16 crashes on ``MERGE ... ON CREATE`` with a repeated key in one UNWIND (decision 0004). Sessions
 are applied oldest first, so within a batch a later event wins exactly as it would one by one. Usually a
 batch is a single generation: one statement, applied atomically.
@@ -15,9 +15,11 @@ from typing import Any
 
 from clarion.identity.names import canonical_ip, machine_name, normalise_username
 from clarion.sources.model import Session
-from clarion.store.port import GraphStore
+from clarion.store.port import BatchConflictError, GraphStore, Row
 
 STATEMENT = "merge/identity_sessions"
+NEW_STATEMENT = "merge/identity_sessions_new"
+TOUCH_STATEMENT = "merge/identity_touch"
 #: Rows per statement: big enough to amortise a round trip, small enough for a short write lock.
 CHUNK = 5_000
 
@@ -51,21 +53,20 @@ class SessionMergeResult:
     generations: int = 0
     statements: int = 0
     skipped_users: int = 0  # MAB / machine-auth names that are not people
+    created: int = 0  # devices new to the graph
+    touched: int = 0  # events that only re-confirmed the current identity
     unresolved_sgt_names: set[str] = field(default_factory=set)
     ips: set[str] = field(default_factory=set)
     seconds: float = 0.0
 
 
 def generations(sessions: Iterable[Session]) -> list[list[Session]]:
-    """Sessions oldest first, split so each MAC, IP and username occurs once per generation."""
+    """Sessions oldest first, split so each MAC and IP occurs once per generation (users are de-duplicated)."""
     ordered = sorted(sessions, key=lambda s: s.timestamp_ms)
     next_gen: dict[str, int] = {}
     out: list[list[Session]] = []
     for s in ordered:
         keys = ["m" + s.mac, *("i" + ip for ip in s.ips)]
-        user = normalise_username(s.username)
-        if user is not None:
-            keys.append("u" + user)
         g = max((next_gen.get(k, 0) for k in keys), default=0)
         for k in keys:
             next_gen[k] = g + 1
@@ -81,32 +82,21 @@ def prepare(
     sgt_by_name: Mapping[str, int],
     result: SessionMergeResult,
 ) -> dict[str, Any]:
-    """Parameters of ``merge/identity_sessions`` for one generation (keys already unique)."""
-    users: list[dict[str, Any]] = []
-    sgts: dict[int, dict[str, Any]] = {}
-    new_switches: dict[str, dict[str, Any]] = {}
-    devices: list[dict[str, Any]] = []
-    assign: list[dict[str, Any]] = []
-    closes: list[dict[str, Any]] = []
-    tags: list[dict[str, Any]] = []
-    attach: list[dict[str, Any]] = []
-    bindings: list[dict[str, Any]] = []
-    ends: list[dict[str, Any]] = []
+    """Parameters of ``merge/identity_sessions`` for one generation (keys already unique; row layouts there)."""
+    users: dict[str, list[Any]] = {}
+    sgts: dict[int, list[Any]] = {}
+    new_switches: dict[str, list[Any]] = {}
+    rows: list[list[Any]] = []
+    bindings: list[list[Any]] = []
+    ends: list[list[Any]] = []
+    resolved: dict[str, tuple[str, bool]] = {}
     for s in sessions:
         ts, src, end = s.timestamp_ms, s.source, s.state == "DISCONNECTED"
-        ipv4 = [ip for ip in s.ips if ":" not in ip]
-        first_ip = next(iter(ipv4 or s.ips), None)
-        devices.append(
-            {"mac": s.mac, "ts": ts, "ip": first_ip, "profile": s.endpoint_profile, "state": s.state,
-             "source": src, "groups": list(s.ad_groups), "hostname": machine_name(s.username)}
-        )  # fmt: skip
         user = normalise_username(s.username)
         if user is None and s.username:
             result.skipped_users += 1
-        closes.append({"mac": s.mac, "ts": ts, "keep": user or ""})
         if user is not None:
-            users.append({"username": user, "login": s.username, "ts": ts, "source": src})
-            assign.append({"mac": s.mac, "username": user, "ts": ts, "end": end, "source": src})
+            users[user] = [user, s.username, ts, src]  # oldest first: the newest login spelling wins
         sgt = s.sgt
         if sgt is None and s.sgt_name:
             sgt = sgt_by_name.get(s.sgt_name)
@@ -114,26 +104,76 @@ def prepare(
                 result.unresolved_sgt_names.add(s.sgt_name)
         if sgt is not None:
             old = sgts.get(sgt)
-            if old is None or (old["name"] is None and s.sgt_name):
-                sgts[sgt] = {"value": sgt, "name": s.sgt_name, "ts": ts, "source": src}
-            tags.append({"mac": s.mac, "sgt": sgt, "ts": ts, "source": src})
+            if old is None or (old[1] is None and s.sgt_name):
+                sgts[sgt] = [sgt, s.sgt_name, ts, src]
+        switch_id = None
         if s.switch_id:
-            switch_id, known = switches.resolve(s.switch_id)
-            if not known:
-                mgmt = canonical_ip(s.switch_id)
-                new_switches[switch_id] = {"switch_id": switch_id, "mgmt_ip": mgmt, "ts": ts, "source": src}
-            attach.append(
-                {"mac": s.mac, "switch_id": switch_id, "interface": s.interface, "vlan": s.vlan, "ts": ts,
-                 "source": src}
-            )  # fmt: skip
+            hit = resolved.get(s.switch_id)
+            if hit is None:
+                hit = resolved[s.switch_id] = switches.resolve(s.switch_id)
+            switch_id, known = hit
+            if not known and switch_id not in new_switches:
+                new_switches[switch_id] = [switch_id, canonical_ip(s.switch_id), ts, src]
+        first_ip = next((ip for ip in s.ips if ":" not in ip), s.ips[0] if s.ips else None)
+        rows.append(
+            [s.mac, ts, src, s.state, end, first_ip, s.endpoint_profile, list(s.ad_groups), machine_name(s.username),
+             user, sgt, switch_id, s.interface, s.vlan]
+        )  # fmt: skip
         for ip in s.ips:
             result.ips.add(ip)
-            row = {"ip": ip, "mac": s.mac, "ts": ts, "last": ts, "source": src}
-            (ends if end else bindings).append(row)
+            (ends if end else bindings).append([ip, s.mac, ts, ts, src])
     return {
-        "users": users, "sgts": list(sgts.values()), "switches": list(new_switches.values()), "devices": devices,
-        "assign": assign, "closes": closes, "tags": tags, "attach": attach, "bindings": bindings, "ends": ends,
+        "users": list(users.values()), "sgts": list(sgts.values()), "switches": list(new_switches.values()),
+        "sessions": rows, "bindings": bindings, "ends": ends,
     }  # fmt: skip
+
+
+def read_current(store: GraphStore, macs: list[str]) -> dict[str, Row]:
+    """mac → the device's current identity (fields, open users, SGTs, IPs, switches), for existing devices."""
+    out: dict[str, Row] = {}
+    rows = store.read("query/identity_current", {"macs": macs})
+    for r in rows:
+        if r["kind"] == "d":
+            ts, state, profile, switch_id, interface, vlan, hostname = r["value"]
+            out[r["mac"]] = {
+                "ts": ts, "state": state, "profile": profile, "switch_id": switch_id, "interface": interface,
+                "vlan": vlan, "hostname": hostname, "users": [], "sgts": [], "ips": [], "switches": [],
+            }  # fmt: skip
+    lists = {"u": "users", "t": "sgts", "i": "ips", "s": "switches"}
+    for r in rows:
+        if r["kind"] != "d" and r["mac"] in out:
+            v = r["value"]
+            out[r["mac"]][lists[r["kind"]]].append(v[0] if len(v) == 1 else list(v))
+    return out
+
+
+def unchanged(s: Session, cur: Row, switches: SwitchDirectory) -> bool:
+    """True when the event only re-confirms what the graph holds now for this device (same user, SGT,
+    port, IPs, profile and state, and not older): then only the confirmation time needs writing."""
+    if cur.get("ts") is None or s.timestamp_ms < cur["ts"] or s.state != cur.get("state"):
+        return False
+    if s.state == "DISCONNECTED":
+        return False
+    user = normalise_username(s.username)
+    if sorted(cur.get("users") or []) != ([user] if user else []):
+        return False
+    if s.sgt is not None and [s.source, s.sgt] not in (cur.get("sgts") or []):
+        return False
+    if s.sgt is None and s.sgt_name:  # a name to resolve: take the full path
+        return False
+    if s.switch_id is not None:
+        switch_id = switches.resolve(s.switch_id)[0]
+        if switch_id != cur.get("switch_id") or switch_id not in (cur.get("switches") or []):
+            return False
+    for mine, theirs in ((s.interface, "interface"), (s.vlan, "vlan"), (s.endpoint_profile, "profile")):
+        if mine is not None and mine != cur.get(theirs):
+            return False
+    if not set(s.ips) <= set(cur.get("ips") or []):
+        return False
+    if s.ad_groups:  # group names from pxGrid: rare, take the full path
+        return False
+    host = machine_name(s.username)
+    return host is None or host == cur.get("hostname")
 
 
 def merge_sessions(
@@ -145,9 +185,11 @@ def merge_sessions(
 ) -> SessionMergeResult:
     """Merge sessions (idempotent: the same sessions twice change nothing the second time).
 
-    ``sgt_by_name`` resolves sessions that carry only ``ctsSecurityGroup`` (the SGT name); names already in
-    the graph are used too. Each statement is atomic; a failure part-way leaves whole generations applied,
-    and re-sending the batch completes it without double counting anything.
+    Per chunk, the devices' current identity is read first: events for unknown devices take the CREATE path
+    (``merge/identity_sessions_new``), events that only re-confirm the current state move the device's
+    confirmation time (``merge/identity_touch``), the rest take the full MERGE path. ``sgt_by_name`` resolves
+    sessions that carry only ``ctsSecurityGroup``; names already in the graph are used too. Each statement is
+    atomic; a failure part-way leaves whole statements applied, and re-sending the batch completes it.
     """
     t0 = time.perf_counter()
     result = SessionMergeResult()
@@ -167,7 +209,29 @@ def merge_sessions(
     result.generations = len(gens)
     for gen in gens:
         for i in range(0, len(gen), chunk):
-            store.write(STATEMENT, prepare(gen[i : i + chunk], switches, names, result))
-            result.statements += 1
+            part = gen[i : i + chunk]
+            current = read_current(store, [s.mac for s in part])
+            new = [s for s in part if s.mac not in current]
+            touch = [s for s in part if s.mac in current and unchanged(s, current[s.mac], switches)]
+            touched = {s.mac for s in touch}
+            full = [s for s in part if s.mac in current and s.mac not in touched]
+            if new:
+                params = prepare(new, switches, names, result)
+                del params["ends"]  # a device new to the graph has no open binding to end
+                try:
+                    store.write(NEW_STATEMENT, params)
+                except BatchConflictError:  # created concurrently (a flow batch): merge instead
+                    full += new
+                result.statements += 1
+            if full:
+                store.write(STATEMENT, prepare(full, switches, names, result))
+                result.statements += 1
+            if touch:
+                for s in touch:
+                    result.ips.update(s.ips)
+                store.write(TOUCH_STATEMENT, {"rows": [[s.mac, s.timestamp_ms] for s in touch]})
+                result.statements += 1
+            result.touched += len(touch)
+            result.created += len(new)
     result.seconds = time.perf_counter() - t0
     return result

@@ -140,26 +140,49 @@ def _newest(items: list[Any]) -> list[Any]:
     return sorted(items, key=lambda x: (x.until is None, x.last_seen or 0), reverse=True)
 
 
+def _confirmed(last_seen: Any, until: Any, confirmed: Any) -> Any:
+    """An open interval is current as of the device's last confirmation (events that change nothing only
+    move ``Device.identity_ts``), so its effective last_seen is the later of the two."""
+    if until is not None or confirmed is None:
+        return last_seen
+    return max(last_seen or 0, confirmed)
+
+
 def build_identity(row: Row) -> DeviceIdentity:
     """One ``query/identity_devices`` row → DeviceIdentity (pure: used by the resolver and tests)."""
     d = row["device"]
+    conf = d.get("identity_ts")
     users = _newest(
         [
-            DeviceUser(username=u[0], display_name=u[1], source=u[2], since=u[3], last_seen=u[4], until=u[5])
+            DeviceUser(
+                username=u[0],
+                display_name=u[1],
+                source=u[2],
+                since=u[3],
+                last_seen=_confirmed(u[4], u[5], conf),
+                until=u[5],
+            )
             for u in row["users"]
             if u[0] is not None
         ]
     )
     sgts = _newest(
         [
-            SgtAssignment(value=int(t[0]), name=t[1], source=t[2], since=t[3], last_seen=t[4], until=t[5])
+            SgtAssignment(
+                value=int(t[0]),
+                name=t[1],
+                source=t[2],
+                since=t[3],
+                last_seen=_confirmed(t[4], t[5], conf) if t[2] == d.get("identity_source") else t[4],
+                until=t[5],
+            )
             for t in row["sgts"]
             if t[0] is not None
         ]
     )
     bindings = sorted(
         (
-            IpBindingInfo(ip=b[0], since=b[1], until=b[2], last_seen=b[3], source=b[4])
+            IpBindingInfo(ip=b[0], since=b[1], until=b[2], last_seen=_confirmed(b[3], b[2], conf), source=b[4])
             for b in row["bindings"]
             if b[0] is not None
         ),

@@ -1,0 +1,95 @@
+"""The three session paths (new devices, re-confirmations, changes) give the same graph as one-by-one merges."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from clarion.identity import merge_sessions
+from clarion.identity import sessions as sessions_module
+from clarion.sources.model import Session
+from clarion.store.falkordb_store import FalkorDBStore
+from clarion.store.port import BatchConflictError
+from tests.helpers import T0
+
+pytestmark = pytest.mark.integration
+
+MAC = "02:00:00:00:0e:01"
+
+
+def state(store: FalkorDBStore) -> list[Any]:
+    rows = store._query(
+        "MATCH (n) OPTIONAL MATCH (n)-[r]->(m) RETURN labels(n), properties(n), type(r), properties(r), properties(m)",
+        {}, name="dump",
+    )  # fmt: skip
+    return sorted(
+        repr([(k, sorted(v.items()) if isinstance(v, dict) else v) for k, v in sorted(r.items())]) for r in rows
+    )
+
+
+def alice(ts: int, **kw: Any) -> Session:
+    base: dict[str, Any] = {
+        "mac": MAC, "ips": ("10.60.0.5",), "username": "alice", "sgt": 4, "switch_id": "sw9",
+        "interface": "Gi1/0/5", "vlan": 30, "endpoint_profile": "Windows", "timestamp_ms": ts,
+    }  # fmt: skip
+    base.update(kw)
+    return Session(**base)
+
+
+def test_a_reconfirming_event_only_moves_the_confirmation_time(store: FalkorDBStore) -> None:
+    first = merge_sessions(store, [alice(T0)])
+    assert (first.created, first.touched) == (1, 0)
+    before = state(store)
+    again = merge_sessions(store, [alice(T0 + 60_000)])
+    assert (again.created, again.touched) == (0, 1)
+    after = state(store)
+    changed = set(after) ^ set(before)
+    # only the device node changed: its 3 dump rows (ASSIGNED_TO, HAS_SGT, CONNECTED_TO), old and new version
+    assert len(changed) == 2 * 3
+    assert all(row.startswith("[('labels(n)', ['Device'])") for row in changed)
+    d = store._query("MATCH (d:Device {uid: $m}) RETURN d", {"m": MAC}, name="d")[0]["d"]
+    assert (d["identity_ts"], d["last_seen"], d["first_seen"]) == (T0 + 60_000, T0 + 60_000, T0)
+    # a change takes the full path: a new IP closes nothing else but opens a second binding interval
+    moved = merge_sessions(store, [alice(T0 + 120_000, ips=("10.60.0.6",))])
+    assert (moved.created, moved.touched) == (0, 0)
+    ips = store._query("MATCH (b:IpBinding {mac: $m}) RETURN b.ip AS ip, b.since AS s", {"m": MAC}, name="b")
+    assert sorted((r["ip"], r["s"]) for r in ips) == [("10.60.0.5", T0), ("10.60.0.6", T0 + 120_000)]
+
+
+def test_create_path_and_merge_path_build_the_same_graph(store: FalkorDBStore, falkordb_server: FalkorDBStore) -> None:
+    events = [
+        alice(T0),
+        Session(mac="02:00:00:00:0e:02", ips=("10.60.0.7",), username="bob", sgt=5, timestamp_ms=T0 + 1),
+        Session(mac="02:00:00:00:0e:03", username="02:00:00:00:0e:03", state="DISCONNECTED", timestamp_ms=T0 + 2),
+    ]
+    merge_sessions(store, events)  # all new: CREATE path
+    other = falkordb_server.with_graph(store.graph_name + "_merge")
+    other.ensure_schema()
+    try:
+        real = sessions_module.read_current
+        # pretend every device exists: everything takes the MERGE path
+        sessions_module.read_current = lambda st, macs: {m: {"ts": None} for m in macs}  # type: ignore[assignment]
+        try:
+            merge_sessions(other, events)
+        finally:
+            sessions_module.read_current = real
+        assert state(other) == state(store)
+    finally:
+        other.clear()
+
+
+def test_a_device_created_concurrently_falls_back_to_merge(
+    store: FalkorDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    merge_sessions(store, [alice(T0)])
+    with pytest.raises(BatchConflictError):  # the CREATE path refuses a device that exists
+        store.write(sessions_module.NEW_STATEMENT, {
+            "users": [], "sgts": [], "switches": [], "bindings": [],
+            "sessions": [[MAC, T0, "ise", "STARTED", False, None, None, [], None, None, None, None, None, None]],
+        })  # fmt: skip
+    monkeypatch.setattr(sessions_module, "read_current", lambda st, macs: {})  # the read raced with a creator
+    result = merge_sessions(store, [alice(T0 + 5, sgt=8)])
+    assert result.created == 1  # it was planned as new ...
+    d = store._query("MATCH (d:Device {uid: $m}) RETURN d.sgt AS sgt", {"m": MAC}, name="d")
+    assert [r["sgt"] for r in d] == [8]  # ... and merged, exactly once
