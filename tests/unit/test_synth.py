@@ -329,3 +329,16 @@ def test_campus_is_identical_across_processes_and_hash_seeds() -> None:
         run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
         outputs.add(run.stdout.strip())
     assert len(outputs) == 1
+
+
+def test_access_devices_without_a_user_have_mab_sessions(campus: Campus) -> None:
+    by_mac = {d.mac: d for d in campus.devices if d.mac}
+    roles = Counter(by_mac[s.mac].role for s in campus.mab_sessions)
+    assert {"printer", "ip_camera", "ip_phone", "badge_reader", "smartphone"} <= set(roles)
+    assert not {"web_server", "domain_controller", "nvr"} & set(roles), "servers get static SGT mappings"
+    for s in campus.mab_sessions:
+        d = by_mac[s.mac]
+        assert d.user is None
+        assert s.user == d.mac.upper()
+        assert (s.ip, s.sgt, s.profile, s.interface) == (d.ip, d.sgt, d.profile, d.interface)
+    assert campus.stats()["mab_sessions"] == len(campus.mab_sessions) > 300

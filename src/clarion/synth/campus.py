@@ -38,6 +38,7 @@ class Campus:
     remote_hosts: list[str]
     users: list[SynthUser]
     ad_groups: list[SynthGroup]
+    #: 802.1X sessions of devices with a user.
     sessions: list[SynthSession]
     sgts: list[SynthSgt]
     #: Per device: index of its switch in ``switches``, index of its role in ``roles``, expected SGT.
@@ -46,6 +47,8 @@ class Campus:
     expected_sgt_values: np.ndarray
     #: Per device: index of the role of a second job it does (a DC that also serves DHCP), or -1.
     second_role_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
+    #: MAB sessions (user name = the MAC) of access devices without a user: phones, printers, cameras ...
+    mab_sessions: list[SynthSession] = field(default_factory=list)
     #: Ground truth of anomalies: indexes of the devices that sweep other hosts' low ports.
     scanners: list[int] = field(default_factory=list)
     _by_key: dict[str, int] = field(default_factory=dict, repr=False)
@@ -96,6 +99,7 @@ class Campus:
             "remote_hosts": len(self.remote_hosts),
             "users": len(self.users),
             "sessions": len(self.sessions),
+            "mab_sessions": len(self.mab_sessions),
             "flow_rows": len(f),
             "bytes": int(f["bytes"].sum(dtype=np.uint64)),
             "packets": int(f["packets"].sum(dtype=np.uint64)),
@@ -123,6 +127,7 @@ def generate_campus(spec: CampusSpec | None = None) -> Campus:
         users=layout.users,
         ad_groups=layout.groups,
         sessions=layout.sessions,
+        mab_sessions=layout.mab_sessions,
         sgts=list(SGTS),
         switch_index=layout.switch_idx,
         role_index=layout.role_idx,

@@ -14,7 +14,7 @@ import numpy as np
 
 from clarion.synth import identity
 from clarion.synth.behaviours import DB_PORT_WEIGHTS, DB_PORTS
-from clarion.synth.model import DAY_MS, CampusSpec, SynthDevice, SynthGroup, SynthSession, SynthSwitch, SynthUser
+from clarion.synth.model import CampusSpec, SynthDevice, SynthGroup, SynthSession, SynthSwitch, SynthUser
 from clarion.synth.roles import ROLE_INDEX, ROLES, SECONDARY, SGT_BY_NAME, SGTS, VLAN_BASES, WIFI_VLAN
 
 HOUR_MS = 3_600_000
@@ -32,6 +32,7 @@ class Layout:
     users: list[SynthUser]
     groups: list[SynthGroup]
     sessions: list[SynthSession]
+    mab_sessions: list[SynthSession]
 
 
 def role_counts(n: int) -> np.ndarray:
@@ -127,8 +128,10 @@ def build_layout(spec: CampusSpec, rng: np.random.Generator) -> Layout:
                 profile=profiles[i],
             )
         )
-    sessions = _sessions(spec, devices, rng)
-    return Layout(switches, devices, role_idx, second_idx, switch_idx, db_port, expected, users, groups, sessions)
+    sessions, mab_sessions = _sessions(spec, devices, rng)
+    return Layout(
+        switches, devices, role_idx, second_idx, switch_idx, db_port, expected, users, groups, sessions, mab_sessions
+    )
 
 
 def _pick_profiles(role_idx: np.ndarray, rng: np.random.Generator) -> list[str]:
@@ -252,19 +255,20 @@ def _wire_ports(
     return interfaces, vlans, ips
 
 
-def _sessions(spec: CampusSpec, devices: list[SynthDevice], rng: np.random.Generator) -> list[SynthSession]:
-    """One ISE session per device that has a user and a MAC, starting in the morning of day one."""
+def _sessions(
+    spec: CampusSpec, devices: list[SynthDevice], rng: np.random.Generator
+) -> tuple[list[SynthSession], list[SynthSession]]:
+    """ISE-like sessions: 802.1X ones for devices with a user (starting in the morning of day one),
+    and MAB ones (the MAC as user name, as ISE reports them) for the other access devices with a MAC."""
     starts = (spec.start_ms + 7 * HOUR_MS + rng.integers(0, 3 * HOUR_MS, size=len(devices))).tolist()
-    out = []
+    early = (spec.start_ms + rng.integers(0, HOUR_MS, size=len(devices))).tolist()
+    dot1x, mab = [], []
     for d in devices:
-        if d.user is None or d.mac is None:
-            continue
-        start = starts[d.index]
-        out.append(
-            SynthSession(d.mac, d.ip, d.user, d.sgt, d.switch_id, d.interface, min(start, _end(spec) - 1), d.profile)
-        )
-    return out
-
-
-def _end(spec: CampusSpec) -> int:
-    return spec.start_ms + spec.days * DAY_MS
+        if d.mac is None or ROLES[ROLE_INDEX[d.role]].datacenter:
+            continue  # servers get their SGT from static IP mappings, not from ISE sessions
+        if d.user is not None:
+            dot1x.append(SynthSession(d.mac, d.ip, d.user, d.sgt, d.switch_id, d.interface, starts[d.index], d.profile))
+        else:
+            user = d.mac.upper()
+            mab.append(SynthSession(d.mac, d.ip, user, d.sgt, d.switch_id, d.interface, early[d.index], d.profile))
+    return dot1x, mab
