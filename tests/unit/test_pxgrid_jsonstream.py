@@ -65,7 +65,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=200)
+@settings(max_examples=60, deadline=None)
 @given(st.lists(json_values, max_size=8), st.integers(min_value=1, max_value=50))
 def test_matches_json_loads(items: list[Any], size: int) -> None:
     data = json.dumps({"x": 1, "sessions": items}).encode()
