@@ -5,10 +5,11 @@ agent *received* in that interval; each edge still carries the exporter's own fi
 (Exporter clocks drift and replays carry old times; receive time keeps every record in exactly
 one window and lets a window close on time.)
 
-Raw arrays are buffered and reduced in chunks into a table keyed by (src, dst, protocol, port),
-so memory is bounded by the number of distinct keys, not by the record rate. A window whose
-distinct keys pass ``max_keys`` is emitted early and a new one starts (counted in
-``early_flushes``): a flood of distinct flows costs more, smaller batches, never lost counts.
+Records are converted on arrival and reduced in chunks into a table keyed by (src, dst, protocol,
+port), so memory is bounded by the number of distinct keys, not by the record rate. When the
+distinct keys of all open windows (all switches) pass ``max_keys``, the largest window is
+emitted early and a new one starts (counted in ``early_flushes``): a flood of distinct flows, or
+of spoofed exporters, costs more and smaller batches, never lost counts or unbounded memory.
 """
 
 from __future__ import annotations
@@ -282,14 +283,28 @@ class Aggregator:
         self.counters.records += len(recs)
         if w.raw_n >= max(self.config.chunk_records, len(w.tables.edges["meta"])):
             self._reduce(w)
-            if w.tables.keys() > self.config.max_keys:
-                self.counters.early_flushes += 1
-                log.warning(
-                    "switch %s: %d distinct keys exceed max_keys %d: emitting the window early (%d so far)",
-                    switch.switch_id, w.tables.keys(), self.config.max_keys, self.counters.early_flushes,
-                )  # fmt: skip
-                out += self._close(w, end=max(now_ms, w.start))
-                self._windows[switch.switch_id] = _Window(switch, max(now_ms, w.start), w.end)
+        elif sum(x.raw_n for x in self._windows.values()) >= 4 * self.config.chunk_records:
+            for x in self._windows.values():  # many switches, each below its own threshold
+                self._reduce(x)
+        else:
+            return out
+        return out + self._enforce_key_cap(now_ms)
+
+    def _enforce_key_cap(self, now_ms: int) -> list[ClosedWindow]:
+        """Keep the distinct keys of all open windows within max_keys by emitting the largest early."""
+        out: list[ClosedWindow] = []
+        while self._windows and sum(x.tables.keys() for x in self._windows.values()) > self.config.max_keys:
+            sid, w = max(self._windows.items(), key=lambda item: item[1].tables.keys())
+            self.counters.early_flushes += 1
+            log.warning(
+                "%d distinct keys in open windows exceed max_keys %d: emitting switch %s's window (%d keys) "
+                "early (%d early so far)",
+                sum(x.tables.keys() for x in self._windows.values()), self.config.max_keys, sid, w.tables.keys(),
+                self.counters.early_flushes,
+            )  # fmt: skip
+            cut = min(max(now_ms, w.start), w.end)
+            out += self._close(w, end=cut)
+            self._windows[sid] = _Window(w.switch, cut, w.end)
         return out
 
     def poll(self, now_ms: int) -> list[ClosedWindow]:

@@ -190,3 +190,23 @@ def test_bad_config_and_dtype_are_refused() -> None:
         AggregatorConfig(agent_id="a", max_edges=2)
     with pytest.raises(TypeError, match="FLOW_DTYPE"):
         _agg().add(SW, np.zeros(3, dtype=np.int64), T0)
+
+
+def test_key_cap_spans_switches_and_flushes_the_largest_window() -> None:
+    agg = _agg(max_keys=300, chunk_records=50)
+    big, small = random_records(400, 10), random_records(60, 11)
+    big["src_addr"] = [addr_bytes(f"10.3.{i // 200}.{i % 200}") for i in range(400)]  # 400 distinct clients
+    small["src_addr"] = [addr_bytes(f"10.4.0.{i % 60}") for i in range(60)]
+    for r in (big, small):
+        r["dst_port"], r["protocol"] = 443, 6
+    sw2 = wire.SwitchInfo(switch_id="sw-2")
+    closed = agg.add(sw2, small, T0)
+    for i in range(0, 400, 50):
+        closed += agg.add(SW, big[i : i + 50], T0 + i)
+    assert closed
+    assert {w.switch.switch_id for w in closed} == {"sw-1"}  # the small switch's window stays open
+    closed += agg.flush_all(T0 + 1000)
+    total = {(w.switch.switch_id): 0 for w in closed}
+    for w in closed:
+        total[w.switch.switch_id] += int(w.tables.edges["flows"].sum())
+    assert total == {"sw-1": 400, "sw-2": 60}

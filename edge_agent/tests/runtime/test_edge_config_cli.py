@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import sample_graph
+from edge_samples import sample_graph
 from edge_test_server import GraphServer
 from typer.testing import CliRunner
 

@@ -6,7 +6,7 @@ import random
 import socket
 
 import pytest
-from conftest import sample_graph
+from edge_samples import sample_graph
 from edge_test_server import GraphServer
 
 from clarion_edge import wire

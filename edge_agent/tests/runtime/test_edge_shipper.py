@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from conftest import sample_graph
+from edge_samples import sample_graph
 from edge_test_server import GraphServer
 
 from clarion_edge.sender import Sender

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import sample_graph
+from edge_samples import sample_graph
 
 from clarion_edge import wire
 from clarion_edge.spool import Spool, SpoolError
