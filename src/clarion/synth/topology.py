@@ -15,7 +15,7 @@ import numpy as np
 from clarion.synth import identity
 from clarion.synth.behaviours import DB_PORT_WEIGHTS, DB_PORTS
 from clarion.synth.model import CampusSpec, SynthDevice, SynthGroup, SynthSession, SynthSwitch, SynthUser
-from clarion.synth.roles import ROLE_INDEX, ROLES, SECONDARY, SGT_BY_NAME, SGTS, VLAN_BASES, WIFI_VLAN
+from clarion.synth.roles import ROLE_INDEX, ROLES, SECONDARY, SGT_BY_NAME, VLAN_BASES, WIFI_VLAN
 
 HOUR_MS = 3_600_000
 
@@ -85,7 +85,7 @@ def build_layout(spec: CampusSpec, rng: np.random.Generator) -> Layout:
     groups = identity.make_groups(dom_sid)
     users, user_of = _assign_users(role_idx, rng, dom_sid)
     expected = _expected_sgts(role_idx, users, user_of)
-    current = _current_sgts(spec, expected, rng)
+    current = _current_sgts(spec, role_idx, expected, rng)
 
     second = np.array([ROLE_INDEX[SECONDARY[r.name][0]] if r.name in SECONDARY else -1 for r in ROLES])
     second_p = np.array([SECONDARY[r.name][1] if r.name in SECONDARY else 0.0 for r in ROLES])
@@ -195,13 +195,24 @@ def _expected_sgts(role_idx: np.ndarray, users: list[SynthUser], user_of: np.nda
     return expected
 
 
-def _current_sgts(spec: CampusSpec, expected: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Expected SGTs with noise: some missing (-1), some wrong (another SGT of the table)."""
+#: The mistakes a real deployment makes: a catch-all tag, or the tag of a look-alike device class.
+_WRONG_GENERIC_CLIENT = ("Unknown", "Employees", "TrustSec_Devices", "IoT_Devices")
+_WRONG_GENERIC_SERVER = ("Unknown", "Production_Servers", "Development_Servers", "Test_Servers")
+
+
+def _current_sgts(spec: CampusSpec, role_idx: np.ndarray, expected: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Expected SGTs with noise: some missing (-1), some wrong (a catch-all or another role's SGT)."""
     n = len(expected)
     u = rng.random(n)
-    values = np.array([s.value for s in SGTS], dtype=np.int32)
-    wrong = values[rng.integers(0, len(values), size=n)]
-    wrong = np.where(wrong == expected, 0, wrong)  # 0 = Unknown when the draw hit the right one
+    server = np.array([r.datacenter for r in ROLES])[role_idx]
+    client_generic = np.array([SGT_BY_NAME[x] for x in _WRONG_GENERIC_CLIENT], dtype=np.int32)
+    server_generic = np.array([SGT_BY_NAME[x] for x in _WRONG_GENERIC_SERVER], dtype=np.int32)
+    by_role = np.array([SGT_BY_NAME[r.sgt] for r in ROLES], dtype=np.int32)
+    pick = rng.integers(0, 1 << 30, size=n)
+    generic = np.where(server, server_generic[pick % 4], client_generic[pick % 4])
+    other_role = by_role[pick % len(ROLES)]
+    wrong = np.where(rng.random(n) < 0.5, generic, other_role)
+    wrong = np.where(wrong == expected, SGT_BY_NAME["Unknown"], wrong)
     current = expected.copy()
     current[u < spec.missing_sgt_share] = -1
     is_wrong = (u >= spec.missing_sgt_share) & (u < spec.missing_sgt_share + spec.wrong_sgt_share)
