@@ -23,13 +23,15 @@ from clarion.synth.model import (
     SynthSwitch,
     SynthUser,
 )
-from clarion.synth.roles import ROLE_NAMES, ROLES, SGTS
+from clarion.synth.roles import ROLE_NAMES, SGTS
 from clarion.synth.topology import build_layout
 from clarion_edge import wire
 
 
 @dataclass
 class Campus:
+    """Everything generated from one spec; treat it as read-only (tests share one instance)."""
+
     spec: CampusSpec
     switches: list[SynthSwitch]
     devices: list[SynthDevice]
@@ -144,4 +146,4 @@ def write_edge_graphs(
     return graphs.write_edge_graphs(campus, out_dir, agent_id_prefix, start_seq)
 
 
-__all__ = ["ROLES", "Campus", "generate_campus", "write_edge_graphs"]
+__all__ = ["Campus", "generate_campus", "write_edge_graphs"]
