@@ -46,6 +46,7 @@ class Counters:
     backpressure_s: float = 0.0
     records: int = 0
     windows_built: int = 0
+    failed_datagrams: int = 0
     graphs_spooled: int = 0
 
 
@@ -97,7 +98,7 @@ class Agent:
             self._spawn(lambda s=sock: self._receive(s), f"rx-{sock.getsockname()[1]}")
         self._spawn(self._monitor, "monitor")
         if self.settings.status_listen:
-            self._status = StatusServer(self.settings.status_listen, self.status)
+            self._status = StatusServer(self.settings.status_listen, self.status, self.dead_threads)
             self._status.start()
         log.info(
             "clarion-edge %s agent %s: window %ss, server %s, spool %s (%d batches pending)",
@@ -162,22 +163,28 @@ class Agent:
                 self._emit(self.aggregator.flush_all(now_ms()))
                 self._closed.put(None)
                 return
-            received, batch = item
-            by_exporter: dict[str, list[tuple[bytes, str, int]]] = defaultdict(list)
-            ips: dict[str, str] = {}
-            names = self._names
-            for data, addr in batch:
-                name = names.get(addr)
-                if name is None:
-                    if len(names) > 65_536:  # exporters' source ports churn: keep the cache bounded
-                        names.clear()
-                    name = names[addr] = exporter_name(addr)
-                by_exporter[name[0]].append((data, name[0], received))
-                ips[name[0]] = name[1]
-            for key, items in by_exporter.items():
-                recs = self.decoder.decode_batch(items)
-                self.counters.records += len(recs)
-                self._emit(self.aggregator.add(self._switch(ips[key]), recs, received))
+            try:
+                self._process(*item)
+            except Exception:  # a bug must not stop collection: the batch is logged and counted
+                log.exception("processing a batch of %d datagrams failed", len(item[1]))
+                self.counters.failed_datagrams += len(item[1])
+
+    def _process(self, received: int, batch: list[tuple[bytes, tuple[str, int]]]) -> None:
+        by_exporter: dict[str, list[tuple[bytes, str, int]]] = defaultdict(list)
+        ips: dict[str, str] = {}
+        names = self._names
+        for data, addr in batch:
+            name = names.get(addr)
+            if name is None:
+                if len(names) > 65_536:  # exporters' source ports churn: keep the cache bounded
+                    names.clear()
+                name = names[addr] = exporter_name(addr)
+            by_exporter[name[0]].append((data, name[0], received))
+            ips[name[0]] = name[1]
+        for key, items in by_exporter.items():
+            recs = self.decoder.decode_batch(items)
+            self.counters.records += len(recs)
+            self._emit(self.aggregator.add(self._switch(ips[key]), recs, received))
 
     def _switch(self, ip: str) -> wire.SwitchInfo:
         info = self._switches.get(ip)
@@ -229,9 +236,18 @@ class Agent:
         return None if any(d is None for d in drops) else sum(d for d in drops if d is not None)
 
     # -- status ------------------------------------------------------------------------------
+    def dead_threads(self) -> list[str]:
+        """Stage threads that ended while the agent runs (a bug): /healthz then answers 503."""
+        if self._stop_rx.is_set():
+            return []
+        return [t.name for t in self._threads if not t.is_alive()] + (
+            [] if self.shipper.alive else ["clarion-edge-shipper"]
+        )
+
     def status(self) -> dict[str, Any]:
         c = self.counters
         return {
+            "dead_threads": self.dead_threads(),
             "agent_id": self.settings.agent_id,
             "version": __version__,
             "uptime_s": round(time.time() - self.started, 1),
@@ -245,6 +261,7 @@ class Agent:
             "decoder": {"records": c.records, "exporters": self.decoder.stats},
             "aggregator": self.aggregator.status(),
             "builder": {"windows": c.windows_built, "graphs_spooled": c.graphs_spooled},
+            "failed_datagrams": c.failed_datagrams,
             "spool": self.spool.status(),
             "sender": self.shipper.status(),
         }

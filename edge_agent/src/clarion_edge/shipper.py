@@ -60,6 +60,10 @@ class Shipper:
         self._thread = threading.Thread(target=self.run, name="clarion-edge-shipper", daemon=True)
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        return self._thread is None or self._thread.is_alive()
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self.sender.stop()
@@ -68,6 +72,14 @@ class Shipper:
             self._thread.join(timeout)
 
     def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._run()
+            except Exception:  # disk errors and bugs must not end delivery: log, wait, go on
+                log.exception("shipper error; retrying in %.0f s", self.pause_max)
+                self._stop.wait(self.pause_max)
+
+    def _run(self) -> None:
         pause = self.pause_min
         while not self._stop.is_set():
             item = self.spool.oldest(timeout=0.5)

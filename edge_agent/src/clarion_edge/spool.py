@@ -195,13 +195,15 @@ class Spool:
         with self._cond:
             if not self._index and timeout:
                 self._cond.wait(timeout)
-            if not self._index:
-                return None
-            seq = next(iter(self._index))
-        try:
-            return seq, (self.pending_dir / _name(seq)).read_bytes()
-        except FileNotFoundError:  # dropped by the full policy meanwhile
-            return self.oldest(None)
+            while self._index:
+                seq = next(iter(self._index))
+                try:
+                    return seq, (self.pending_dir / _name(seq)).read_bytes()
+                except FileNotFoundError:  # removed behind our back (an operator, a full disk cleanup)
+                    log.error("spool: batch seq %d vanished from %s; forgetting it", seq, self.pending_dir)
+                    self._bytes -= self._index.pop(seq)
+                    self.counters.discarded_corrupt += 1
+            return None
 
     def ack(self, seq: int) -> None:
         """The server holds the batch: forget it."""

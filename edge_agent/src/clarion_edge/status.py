@@ -1,5 +1,7 @@
 """A small read-only HTTP status endpoint (JSON) for operators and tests: ``GET /status``, ``GET /healthz``.
 
+``/healthz`` answers 503 when a stage thread has died, so a supervisor (Docker HEALTHCHECK) restarts the agent.
+
 stdlib only, in its own thread; bind it to loopback unless a monitoring system needs it.
 """
 
@@ -18,9 +20,12 @@ log = logging.getLogger(__name__)
 
 
 class StatusServer:
-    def __init__(self, address: str, snapshot: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self, address: str, snapshot: Callable[[], dict[str, Any]], dead: Callable[[], list[str]] = list
+    ) -> None:
         host, port = parse_hostport(address, what="status_listen")
         self._snapshot = snapshot
+        self._dead = dead
         handler = _handler(self)
         self._httpd = ThreadingHTTPServer((host, port), handler)
         self._httpd.daemon_threads = True
@@ -39,6 +44,9 @@ class StatusServer:
         if path in ("/status", "/"):
             return 200, json.dumps(self._snapshot(), sort_keys=True, default=str).encode()
         if path == "/healthz":
+            dead = self._dead()
+            if dead:
+                return 503, json.dumps({"status": "failing", "dead_threads": dead}).encode()
             return 200, b'{"status": "ok"}'
         return 404, b'{"detail": "not found: try /status or /healthz"}'
 

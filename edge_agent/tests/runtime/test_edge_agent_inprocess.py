@@ -75,3 +75,24 @@ def test_exporter_names() -> None:
     assert exporter_name(("10.0.0.1", 2055)) == ("10.0.0.1:2055", "10.0.0.1")
     assert exporter_name(("::ffff:10.0.0.1", 2055, 0, 0)) == ("10.0.0.1:2055", "10.0.0.1")
     assert exporter_name(("fe80::1%eth0", 9995, 0, 2)) == ("[fe80::1]:9995", "fe80::1")
+
+
+def test_status_endpoint_reports_and_healthz_fails_when_a_stage_died() -> None:
+    import httpx
+
+    from clarion_edge.status import StatusServer
+
+    dead: list[str] = []
+    server = StatusServer("127.0.0.1:0", lambda: {"spool": {"depth": 3}}, lambda: dead)
+    server.start()
+    try:
+        base = f"http://127.0.0.1:{server.port}"
+        assert httpx.get(base + "/status").json() == {"spool": {"depth": 3}}
+        assert httpx.get(base + "/healthz").status_code == 200
+        dead.append("clarion-edge-worker")
+        failing = httpx.get(base + "/healthz")
+        assert failing.status_code == 503
+        assert failing.json() == {"status": "failing", "dead_threads": ["clarion-edge-worker"]}
+        assert httpx.get(base + "/nope").status_code == 404
+    finally:
+        server.stop()

@@ -116,3 +116,15 @@ def test_rejected_batches_move_aside_with_the_reason_and_stay_bounded(tmp_path: 
         "error": "conflict 3",
     }
     assert Spool(tmp_path).max_seq == 3
+
+
+def test_a_batch_removed_behind_the_spools_back_is_forgotten_not_looped_on(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.put(sample_graph(1).sealed())
+    spool.put(sample_graph(2).sealed())
+    (tmp_path / "pending" / "00000000000000000001.json").unlink()
+    item = spool.oldest()
+    assert item is not None
+    assert item[0] == 2
+    assert spool.pending_seqs() == [2]
+    assert spool.bytes == len(item[1])
