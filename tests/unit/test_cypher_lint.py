@@ -7,6 +7,7 @@ check between a Cypher typo and a failed production write. `make test` installs 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,7 +20,7 @@ from clarion.store import cypher
 ROOT = Path(__file__).resolve().parents[2]
 LINT_DIR = ROOT / "tools" / "cypher-lint"
 CYPHER = ROOT / "cypher"
-NODE = shutil.which("node")
+NODE = os.environ.get("CLARION_NODE") or shutil.which("node")  # CLARION_NODE: try another Node.js
 
 pytestmark = [
     pytest.mark.skipif(NODE is None, reason="node is not installed: the Neo4j Cypher lint needs Node.js 20+"),

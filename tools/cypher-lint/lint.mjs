@@ -180,7 +180,7 @@ function makeCache(enabled, schema) {
   const dir = path.join(HERE, 'node_modules', '.cache', 'clarion-cypher-lint');
   const pkg = JSON.parse(readFileSync(path.join(HERE, 'node_modules', '@neo4j-cypher', 'language-support', 'package.json'), 'utf8'));
   const base = createHash('sha256')
-    .update(JSON.stringify([pkg.version, readFileSync(fileURLToPath(import.meta.url), 'utf8'), schema]))
+    .update(JSON.stringify([process.version, pkg.version, readFileSync(fileURLToPath(import.meta.url), 'utf8'), schema]))
     .digest('hex');
   let checked = false;
   return {
