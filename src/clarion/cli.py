@@ -11,6 +11,7 @@ import typer
 from clarion import __version__
 from clarion.config import Settings
 from clarion.identity.cli import ad_app, import_app
+from clarion.sources.pxgrid.cli import app as pxgrid_app
 
 app = typer.Typer(
     name="clarion",
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(import_app, name="import")
 app.add_typer(ad_app, name="ad")
+app.add_typer(pxgrid_app, name="pxgrid", help="The Cisco ISE pxGrid 2.0 service (it alone holds the certificates).")
 
 
 def _version(value: bool) -> None:
