@@ -8,6 +8,7 @@ manager with the writes so a read after a write sees it, even on a cluster.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime, time
@@ -38,6 +39,8 @@ T = TypeVar("T")
 
 _SCHEMES = frozenset({"neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc"})
 _CONSTRAINT_FAILED = "Neo.ClientError.Schema.ConstraintValidationFailed"
+#: How Neo4j names the label in that error: "Node(12) already exists with label `Batch` and ...".
+_BATCH_LABEL = re.compile(r"`Batch`|:Batch\b|label Batch\b")
 #: Wait for every index (and constraint-backing index) to come online; fails on a FAILED index.
 _AWAIT_S = 300
 _AWAIT_INDEXES = f"CALL db.awaitIndexes({_AWAIT_S})"
@@ -185,7 +188,7 @@ class Neo4jStore:
                 "(check CLARION_NEO4J_USER and CLARION_NEO4J_PASSWORD)"
             ) from e
         except ClientError as e:
-            if e.code == _CONSTRAINT_FAILED and "`Batch`" in (e.message or ""):
+            if e.code == _CONSTRAINT_FAILED and _BATCH_LABEL.search(e.message or ""):
                 raise BatchConflictError(f"{where}: {e.message}") from e
             raise StoreError(f"{where}: {e.code}: {e.message}") from e
         except (ServiceUnavailable, SessionExpired) as e:
