@@ -342,3 +342,14 @@ def test_access_devices_without_a_user_have_mab_sessions(campus: Campus) -> None
         assert s.user == d.mac.upper()
         assert (s.ip, s.sgt, s.profile, s.interface) == (d.ip, d.sgt, d.profile, d.interface)
     assert campus.stats()["mab_sessions"] == len(campus.mab_sessions) > 300
+
+
+@pytest.mark.parametrize("devices", [2, 7, 30, 120])
+def test_small_campuses_keep_the_flow_invariants_for_many_seeds(devices: int) -> None:
+    for seed in range(12):
+        f = generate_campus(CampusSpec(seed=seed, devices=devices, switches=2, remote_hosts=4)).flows
+        assert len(f) == devices * 40
+        assert not np.any(f["src"] == f["dst"])
+        assert np.all((f["src"] >= 0) | (f["dst"] >= 0))
+        assert np.all(f["port"] > 0)
+        assert np.all(f["bytes"] >= 40 * f["packets"])

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clarion.synth.behaviours import NOISE_PORTS, REMOTE_GROUPS, Use
+from clarion.synth.behaviours import DB_PORTS, NOISE_PORTS, REMOTE_GROUPS, Use
 from clarion.synth.model import DAY_MS, FLOW_ROW_DTYPE, CampusSpec
 from clarion.synth.profiles import BEHAVIOURS
 from clarion.synth.roles import ICMP, ROLES, SECONDARY_SHARE, TCP, UDP
@@ -207,6 +207,8 @@ def _rows_for(
     same = peer == owner
     if same.any():
         peer[same] = table.pools[off[same] + (pos[same] + 1) % plen[same]]
+        # Only in a degenerate campus (a one-device pool holding the owner itself): talk to the internet.
+        peer[peer == owner] = -1
 
     server = table.col("server", "?")[bid]
     src = np.where(server, peer, owner)
@@ -217,8 +219,9 @@ def _rows_for(
     port[ranged] += 2 * np.floor(rng.random(int(ranged.sum())) * ((hi[ranged] - port[ranged]) // 2 + 1)).astype(
         np.int64
     )
-    is_db = table.col("db", "?")[bid]
+    is_db = table.col("db", "?")[bid] & (peer >= 0)
     port[is_db] = db_port[peer[is_db]]
+    port[port == 0] = DB_PORTS[0]  # a database behaviour whose peer fell back to a remote host
 
     flows = 1 + rng.poisson(np.maximum(table.col("fpr", "f8")[bid] - 1.0, 0.0))
     per_flow = table.col("size", "f8")[bid] * np.exp(table.col("spread", "f8")[bid] * rng.standard_normal(m))
