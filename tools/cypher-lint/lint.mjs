@@ -16,7 +16,10 @@
 // parameters its statements use. Files holding several statements separated by `;` (schema
 // files) are split with the package's own statement splitter and linted one by one.
 //
-// Output: one JSON report on stdout. Exit 0 when there is no diagnostic at all, 1 when there is
+// Output: one JSON report on stdout, {ok, cypherVersion, model, files, statements, diagnostics:
+// [{file, statement (index in the file, null for file-level), severity, source ("neo4j": the
+// front end, "clarion": this script), message, line, column, endLine, endColumn}]}, lines and
+// columns 1-based. Exit 0 when there is no diagnostic at all, 1 when there is
 // any diagnostic (errors AND warnings: a warning here means an unknown label, property or
 // function, or a deprecation, all of which we want fixed before merge), 2 on a usage or setup
 // error (bad path, unreadable model, the Neo4j front end not working).
