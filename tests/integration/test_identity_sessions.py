@@ -67,13 +67,12 @@ def test_create_path_and_merge_path_build_the_same_graph(store: FalkorDBStore, f
     other = falkordb_server.with_graph(store.graph_name + "_merge")
     other.ensure_schema()
     try:
-        real = sessions_module.read_current
-        # pretend every device exists: everything takes the MERGE path
-        sessions_module.read_current = lambda st, macs: {m: {"ts": None} for m in macs}  # type: ignore[assignment]
-        try:
-            merge_sessions(other, events)
-        finally:
-            sessions_module.read_current = real
+        # pretend every device exists (with an unknown identity): everything takes the MERGE path
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(sessions_module, "read_confirmed", lambda st, macs: dict.fromkeys(macs))
+            mp.setattr(sessions_module, "read_current", lambda st, macs: {m: {"ts": None} for m in macs})
+            result = merge_sessions(other, events)
+        assert (result.created, result.touched) == (0, 0)
         assert state(other) == state(store)
     finally:
         other.clear()
@@ -88,8 +87,8 @@ def test_a_device_created_concurrently_falls_back_to_merge(
             "users": [], "sgts": [], "switches": [], "bindings": [],
             "sessions": [[MAC, T0, "ise", "STARTED", False, None, None, [], None, None, None, None, None, None]],
         })  # fmt: skip
-    monkeypatch.setattr(sessions_module, "read_current", lambda st, macs: {})  # the read raced with a creator
+    monkeypatch.setattr(sessions_module, "read_confirmed", lambda st, macs: {})  # the read raced with a creator
     result = merge_sessions(store, [alice(T0 + 5, sgt=8)])
-    assert result.created == 1  # it was planned as new ...
+    assert (result.created, result.statements) == (0, 2)  # the CREATE was refused, then merged ...
     d = store._query("MATCH (d:Device {uid: $m}) RETURN d.sgt AS sgt", {"m": MAC}, name="d")
     assert [r["sgt"] for r in d] == [8]  # ... and merged, exactly once

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clarion.identity.names import canonical_ip, machine_name, normalise_username
+from clarion.identity.state import after_write, cache_for
 from clarion.sources.model import Session
 from clarion.store.port import BatchConflictError, GraphStore, Row
 
@@ -128,6 +129,11 @@ def prepare(
     }  # fmt: skip
 
 
+def read_confirmed(store: GraphStore, macs: list[str]) -> dict[str, Any]:
+    """mac → ``identity_ts`` for the devices that exist (null when no identity source wrote them yet)."""
+    return {r["mac"]: r["ts"] for r in store.read("query/identity_confirmed", {"macs": macs})}
+
+
 def read_current(store: GraphStore, macs: list[str]) -> dict[str, Row]:
     """mac → the device's current identity (fields, open users, SGTs, IPs, switches), for existing devices."""
     out: dict[str, Row] = {}
@@ -209,29 +215,62 @@ def merge_sessions(
     result.generations = len(gens)
     for gen in gens:
         for i in range(0, len(gen), chunk):
-            part = gen[i : i + chunk]
-            current = read_current(store, [s.mac for s in part])
-            new = [s for s in part if s.mac not in current]
-            touch = [s for s in part if s.mac in current and unchanged(s, current[s.mac], switches)]
-            touched = {s.mac for s in touch}
-            full = [s for s in part if s.mac in current and s.mac not in touched]
-            if new:
-                params = prepare(new, switches, names, result)
-                del params["ends"]  # a device new to the graph has no open binding to end
-                try:
-                    store.write(NEW_STATEMENT, params)
-                except BatchConflictError:  # created concurrently (a flow batch): merge instead
-                    full += new
-                result.statements += 1
-            if full:
-                store.write(STATEMENT, prepare(full, switches, names, result))
-                result.statements += 1
-            if touch:
-                for s in touch:
-                    result.ips.update(s.ips)
-                store.write(TOUCH_STATEMENT, {"rows": [[s.mac, s.timestamp_ms] for s in touch]})
-                result.statements += 1
-            result.touched += len(touch)
-            result.created += len(new)
+            _merge_chunk(store, gen[i : i + chunk], switches, names, result)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _merge_chunk(
+    store: GraphStore,
+    part: list[Session],
+    switches: SwitchDirectory,
+    names: Mapping[str, int],
+    result: SessionMergeResult,
+) -> None:
+    """One chunk of one generation (each MAC once): classify against the cache or the graph, then write."""
+    cache = cache_for(store)
+    confirmed = read_confirmed(store, [s.mac for s in part])
+    current: dict[str, Row] = {}
+    misses = []
+    for s in part:
+        if s.mac in confirmed:
+            hit = cache.get(s.mac, confirmed[s.mac])
+            if hit is None:
+                misses.append(s.mac)
+            else:
+                current[s.mac] = hit
+    if misses:
+        current.update(read_current(store, misses))
+    new = [s for s in part if s.mac not in confirmed]
+    touch = [s for s in part if s.mac in current and unchanged(s, current[s.mac], switches)]
+    touched = {s.mac for s in touch}
+    full = [s for s in part if s.mac in confirmed and s.mac not in touched]
+    if new:
+        params = prepare(new, switches, names, result)
+        del params["ends"]  # a device new to the graph has no open binding to end
+        try:
+            store.write(NEW_STATEMENT, params)
+        except BatchConflictError:  # created concurrently (a flow batch): merge instead
+            for s in new:
+                cache.drop(s.mac)
+            full += new
+            new = []
+        result.statements += 1
+    if full:
+        store.write(STATEMENT, prepare(full, switches, names, result))
+        result.statements += 1
+    if touch:
+        store.write(TOUCH_STATEMENT, {"rows": [[s.mac, s.timestamp_ms] for s in touch]})
+        result.statements += 1
+    for s in touch:
+        result.ips.update(s.ips)
+        cache.put(s.mac, {**current[s.mac], "ts": max(current[s.mac]["ts"], s.timestamp_ms)})
+    for s in new + full:
+        before = current.get(s.mac)
+        if before is not None and before.get("ts") is not None and s.timestamp_ms < before["ts"]:
+            cache.drop(s.mac)  # an old event arriving late: the graph's current state is not this one
+        else:
+            switch_id = switches.resolve(s.switch_id)[0] if s.switch_id else None
+            cache.put(s.mac, after_write(s, switch_id, before))
+    result.touched += len(touch)
+    result.created += len(new)
