@@ -3,9 +3,9 @@
 Stream: ``--events`` pxGrid-like session events (``--devices`` endpoints, each updated several times: new IPs,
 SGT changes, re-authentications, disconnects) in batches of ``--batch`` as the pxGrid service's HttpSink sends
 them, merged with ``apply_identity`` (sessions + correlation of the IPs they bound). Bulk: ``--bulk`` distinct
-sessions (getSessions after a restart) merged into an empty graph in one call. Each figure is the median of
-``--runs`` runs on a fresh graph. With ``tests/benchmarks/ad_sync.py`` present, its AD figure is not re-run
-here (it needs a Samba DC); run it on its own.
+sessions (getSessions after a restart) merged into an empty graph in one call. AD: a full snapshot of
+``--ad-users`` users merged (the graph half of ``clarion ad sync``; the LDAP read is measured by
+``tests/benchmarks/ad_sync.py`` against Samba). Each figure is the median of ``--runs`` runs on a fresh graph.
 
     .venv/bin/python tests/benchmarks/identity.py [--events 50000] [--bulk 100000] [--runs 3]
 
@@ -25,8 +25,8 @@ import time
 import uuid
 from pathlib import Path
 
-from clarion.identity import IdentityBatch, apply_identity
-from clarion.sources.model import SecurityGroup, Session
+from clarion.identity import IdentityBatch, apply_identity, merge_directory
+from clarion.sources.model import ADGroup, ADUser, DirectorySnapshot, SecurityGroup, Session
 from clarion.store.falkordb_store import FalkorDBStore
 
 T0 = 1_793_577_600_000
@@ -99,16 +99,43 @@ def bulk(store: FalkorDBStore, n: int, seed: int) -> float:
     return time.perf_counter() - t0
 
 
+def directory(users: int, groups: int, seed: int) -> DirectorySnapshot:
+    """A directory like a 10k-user company: groups nested up to four deep, each user in three groups."""
+    rng = random.Random(seed)
+    dom = "S-1-5-21-100-200-300"
+    gs = [
+        ADGroup(sid=f"{dom}-{5000 + g}", name=f"group{g}", dn=f"CN=group{g},OU=Groups,DC=corp",
+                member_of=(f"{dom}-{5000 + (g - 1) // 4}",) if g else ())
+        for g in range(groups)
+    ]  # fmt: skip
+    us = [
+        ADUser(sid=f"{dom}-{20000 + u}", username=f"user{u}", dn=f"CN=user{u},OU=Users,DC=corp",
+               display_name=f"User {u}", groups=tuple({f"{dom}-{5000 + rng.randrange(groups)}" for _ in range(3)}))
+        for u in range(users)
+    ]  # fmt: skip
+    return DirectorySnapshot(users=us, groups=gs, highest_usn=1)
+
+
+def ad_merge(store: FalkorDBStore, users: int, seed: int) -> float:
+    """A full AD snapshot merged (and a second full sync with its cleanup): the graph half of ``ad sync``."""
+    snap = directory(users, max(50, users // 20), seed)
+    t0 = time.perf_counter()
+    merge_directory(store, snap, now_ms=T0)
+    merge_directory(store, snap, now_ms=T0 + 1)
+    return (time.perf_counter() - t0) / 2
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=50_000)
     ap.add_argument("--devices", type=int, default=20_000)
     ap.add_argument("--batch", type=int, default=1_000)
     ap.add_argument("--bulk", type=int, default=100_000)
+    ap.add_argument("--ad-users", type=int, default=10_000)
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     server = FalkorDBStore.embedded(Path(tempfile.mkdtemp(prefix="clarion-bench-id-")), graph="bootstrap")
-    rates, bulks = [], []
+    rates, bulks, ads = [], [], []
     try:
         for run in range(args.runs):
             g = server.with_graph(f"bench_{uuid.uuid4().hex[:8]}")
@@ -121,6 +148,11 @@ def main() -> None:
             bulks.append(bulk(g, args.bulk, seed=run))
             g.clear()
             print(f"run {run + 1}: bulk {args.bulk:,} sessions in {bulks[-1]:.2f} s", file=sys.stderr, flush=True)
+            g = server.with_graph(f"bench_{uuid.uuid4().hex[:8]}")
+            g.ensure_schema()
+            ads.append(ad_merge(g, args.ad_users, seed=run))
+            g.clear()
+            print(f"run {run + 1}: AD merge {args.ad_users:,} users in {ads[-1]:.2f} s", file=sys.stderr, flush=True)
     finally:
         server.close()
     out = {
@@ -130,7 +162,9 @@ def main() -> None:
         "stream_target_events_per_s": 5_000, "bulk_sessions": args.bulk,
         "bulk_seconds_median": round(statistics.median(bulks), 2), "bulk_seconds_runs": [round(b, 2) for b in bulks],
         "bulk_target_seconds": 20, "runs": args.runs,
-        "ad_sync": "see tests/benchmarks/ad_sync.py" if Path(__file__).with_name("ad_sync.py").exists() else None,
+        "ad_users": args.ad_users, "ad_merge_seconds_median": round(statistics.median(ads), 2),
+        "ad_merge_seconds_runs": [round(a, 2) for a in ads],
+        "ad_ldap_read": "tests/benchmarks/ad_sync.py (needs a Samba DC)",
     }  # fmt: skip
     print(json.dumps(out))
 
