@@ -12,6 +12,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -91,7 +92,7 @@ class Sender:
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         max_retry_after: float = 300.0,
-        verify: bool | str = True,
+        verify: bool | str = True,  # or the path of a CA bundle
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], bool] | None = None,
         rng: random.Random | None = None,
@@ -110,9 +111,11 @@ class Sender:
         self._rng = rng
         self._stop = threading.Event()
         self._sleep = sleep or self._interruptible_sleep
+        if verify is False:
+            log.warning("TLS certificate verification is OFF for %s: use it only in a lab", self.url)
         self._client = httpx.Client(
             timeout=timeout,
-            verify=verify,
+            verify=ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify,
             transport=transport,
             headers={
                 "Authorization": f"Bearer {token}",

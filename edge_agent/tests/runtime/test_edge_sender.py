@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import socket
+from pathlib import Path
 
 import pytest
 from edge_samples import sample_graph
@@ -127,3 +128,11 @@ def test_sender_checks_its_arguments() -> None:
         Sender("clarion:8000", "t")
     with pytest.raises(ValueError, match="agent token is required"):
         Sender("http://clarion:8000", "")
+
+
+def test_a_ca_bundle_path_is_loaded_and_a_missing_one_is_an_error(tmp_path: Path) -> None:
+    import certifi
+
+    Sender("https://clarion:8000", "t", verify=certifi.where()).close()
+    with pytest.raises(FileNotFoundError):
+        Sender("https://clarion:8000", "t", verify=str(tmp_path / "missing-ca.pem"))
