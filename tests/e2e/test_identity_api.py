@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from clarion.api.app import create_app
 from clarion.identity import merge_directory
+from clarion.server import BackgroundServer
 from clarion.sources.model import ADGroup, ADUser, DirectorySnapshot, Session
 from clarion.sources.pxgrid.sink import session_to_json
-from tests.e2e.conftest import ADMIN_TOKEN, AGENT_TOKEN, READER_TOKEN, Api
-from tests.helpers import T0
+from clarion.store.falkordb_store import FalkorDBStore
+from clarion_edge import wire
+from tests.e2e.conftest import ADMIN_TOKEN, AGENT_TOKEN, READER_TOKEN, Api, make_settings
+from tests.helpers import T0, small_graph
 
 pytestmark = pytest.mark.e2e
 
@@ -195,3 +200,21 @@ def test_only_admin_or_identity_tokens_write(api: Api) -> None:
     assert post(api, body(), token=AGENT_TOKEN).status_code == 403
     with api.client(None) as c:
         assert c.post("/api/v1/identity", json=body()).status_code == 401
+
+
+def test_identity_token_from_the_tokens_file_may_post_identity_and_nothing_else(
+    store: FalkorDBStore, tmp_path: Path
+) -> None:
+    token = "pxgrid-service-token-0123456789"
+    tokens = tmp_path / "tokens.toml"
+    tokens.write_text(f'identity = ["{token}"]\nreaders = ["{READER_TOKEN}"]\n')
+    settings = make_settings(tokens_file=tokens, admin_token=None, reader_token=None)
+    with BackgroundServer(create_app(settings, store)) as server:
+        api = Api(server.url, store, settings)
+        assert post(api, body(), token=token).status_code == 200
+        with api.client(token) as c:
+            assert c.post("/graphql", json={"query": "{ stats { devices } }"}).status_code == 403
+            r = c.post("/api/v1/graphs", content=wire.encode(small_graph()))
+            assert r.status_code == 403
+            assert "identity token may not post graphs" in r.json()["detail"]["error"]
+        assert identity_of(api, MAC_A)["user"]["username"] == "alice"
