@@ -339,13 +339,15 @@ class Aggregator:
         return [ClosedWindow(w.tables, w.switch, wire.Window(start=w.start, end=end), self.config, self.site)]
 
     def status(self) -> dict[str, Any]:
+        """A snapshot; safe to call from another thread (the status endpoint)."""
         c = self.counters
+        windows = tuple(self._windows.values())
         return {
             "records": c.records,
             "windows": c.windows,
             "early_flushes": c.early_flushes,
             "clamped_records": c.clamped,
-            "open_windows": len(self._windows),
-            "open_keys": sum(w.tables.keys() for w in self._windows.values()),
-            "buffered_records": sum(w.raw_n for w in self._windows.values()),
+            "open_windows": len(windows),
+            "open_keys": sum(w.tables.keys() for w in windows),
+            "buffered_records": sum(w.raw_n for w in windows),
         }

@@ -79,7 +79,8 @@ class Agent:
         self.counters = Counters()
         self.started = time.time()
         self._rx: queue.Queue[_Batch | None] = queue.Queue(maxsize=settings.queue_batches)
-        self._closed: queue.Queue[ClosedWindow | None] = queue.Queue(maxsize=64)
+        # A few closed windows at most: if building/spooling lags, the worker waits (memory stays bounded).
+        self._closed: queue.Queue[ClosedWindow | None] = queue.Queue(maxsize=4)
         self._stop_rx = threading.Event()
         self._socks: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
