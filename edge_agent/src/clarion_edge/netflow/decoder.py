@@ -14,10 +14,11 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from clarion_edge.netflow.bulk import SetTable, gather, walk_sets
 from clarion_edge.netflow.fields import Field, Plan
 from clarion_edge.netflow.group import Group, bump
 from clarion_edge.netflow.records import FLOW_DTYPE
-from clarion_edge.netflow.state import Domain, ExporterState, Pending, Template, TemplateKey
+from clarion_edge.netflow.state import EPOCH, Domain, ExporterState, Pending, Template, TemplateKey
 from clarion_edge.netflow.templates import (
     BadSetError,
     TemplateSpec,
@@ -50,10 +51,17 @@ _NO_DOMAIN = Domain()
 #: Option data records decoded per set at most (they are a handful in real streams).
 MAX_OPTION_RECORDS_PER_SET = 4096
 _PLAN_CACHE_SIZE = 4096
+#: Byte-identical template sets remembered per exporter (see ``_template_set``).
+MAX_TEMPLATE_SETS = 64
 #: Bytes of data sets waiting for templates, across all exporters.
 MAX_PENDING_BYTES = 32 << 20
 _SWEEP_EVERY_MS = 10_000
 _OVERFLOW = "*"
+#: Batches with fewer v9/IPFIX messages than this take the sequential set walk.
+BULK_MIN_MESSAGES = 8
+#: (datagram, first set offset, message end, exporter state, version, domain, export ms, header uptime ms,
+#: received ms, stats) of a v9/IPFIX message whose header checked out.
+_Message = tuple[bytes, int, int, ExporterState, int, int, int, int, int, dict[str, int]]
 _V5_GROUP = -1
 
 
@@ -80,6 +88,7 @@ class Decoder:
         self._last_sweep_ms = -(10**18)
         self._pending_bytes = 0
         self._groups: dict[int, Group] = {}
+        self._msgs: list[_Message] = []
         self._batch = 0
 
     @property
@@ -105,6 +114,7 @@ class Decoder:
         """Decode many datagrams at once: the fast path, since records of one template decode together."""
         self._groups = {}
         self._batch += 1
+        self._msgs = []
         for data, exporter, received_ms in datagrams:
             stats = self._stats_for(exporter)
             stats["datagrams"] = stats.get("datagrams", 0) + 1
@@ -113,6 +123,20 @@ class Decoder:
             except Exception:  # a decoder bug must not stop collection; fuzzing keeps this at zero
                 log.exception("netflow decoder error on a datagram from %s", exporter)
                 bump(stats, "internal_error")
+        msgs, self._msgs = self._msgs, []
+        if len(msgs) >= BULK_MIN_MESSAGES:
+            try:
+                self._bulk(msgs)
+            except Exception:
+                log.exception("netflow decoder error walking a batch")
+                bump(self._stats_for(_OVERFLOW), "internal_error")
+        else:
+            for m in msgs:
+                try:
+                    self._sets(*m)
+                except Exception:
+                    log.exception("netflow decoder error on a datagram")
+                    bump(m[-1], "internal_error")
         groups, self._groups = self._groups, {}
         out = []
         for group in groups.values():
@@ -169,7 +193,9 @@ class Decoder:
             bump(stats, "truncated")
             return
         _, _count, uptime, secs, _seq, source_id = _V9_HEADER.unpack_from(data)
-        self._sets(data, _V9_HEADER.size, len(data), state, 9, source_id, secs * 1000, uptime, received_ms, stats)
+        self._msgs.append(
+            (data, _V9_HEADER.size, len(data), state, 9, source_id, secs * 1000, uptime, received_ms, stats)
+        )
 
     def _ipfix(self, data: bytes, state: ExporterState, received_ms: int, stats: dict[str, int]) -> None:
         if len(data) < _IPFIX_HEADER.size:
@@ -182,7 +208,9 @@ class Decoder:
         if length > len(data):
             bump(stats, "truncated")
             return
-        self._sets(data, _IPFIX_HEADER.size, length, state, 10, domain, export_s * 1000, -1, received_ms, stats)
+        self._msgs.append(
+            (data, _IPFIX_HEADER.size, length, state, 10, domain, export_s * 1000, -1, received_ms, stats)
+        )
 
     def _sets(
         self, data: bytes, off: int, end: int, state: ExporterState, version: int, domain: int, export_ms: int,
@@ -226,12 +254,7 @@ class Decoder:
                 self._data((version, domain, set_id), data[off + 4 : nxt], export_ms, uptime_ms, state, now, stats)
                 ctx = self._context(version, export_ms, uptime_ms, dom)  # option records may have changed it
             elif set_id in (template_set, options_set):
-                payload = data[off + 4 : nxt]
-                if version == 9:
-                    specs = parse_v9_templates(payload) if set_id == 0 else parse_v9_options_templates(payload)
-                else:
-                    specs = parse_ipfix_templates(payload, set_id == 3)
-                self._templates(specs, state, version, domain, now, stats)
+                self._template_set(state, version, domain, set_id, data[off + 4 : nxt], now, stats)
                 templates = state.by_domain.get((version, domain)) or {}
                 dom = state.domains.get((version, domain)) or _NO_DOMAIN
                 ctx = self._context(version, export_ms, uptime_ms, dom)  # pending sets may have run
@@ -248,38 +271,64 @@ class Decoder:
             uptime_ms = export_ms - dom.init_ms if dom.init_ms >= 0 else -1
         return (export_ms, uptime_ms, dom.sampling)
 
-    def _templates(
-        self, specs: Iterable[TemplateSpec], state: ExporterState, version: int, domain: int, now: int,
+    def _template_set(
+        self, state: ExporterState, version: int, domain: int, set_id: int, payload: bytes, now: int,
         stats: dict[str, int],
     ) -> None:  # fmt: skip
+        """Learn a template set. Exporters resend the same set every few datagrams: a byte-identical set
+        whose templates are all still in place only refreshes them, without parsing."""
+        cache_key = (version, domain, set_id, payload)
+        known = state.template_sets.get(cache_key)
+        if known is not None and all(state.templates.get(k) is t for k, t in known):
+            for _, t in known:
+                t.refreshed_ms = now
+            return
+        if version == 9:
+            specs = parse_v9_templates(payload) if set_id == 0 else parse_v9_options_templates(payload)
+        else:
+            specs = parse_ipfix_templates(payload, set_id == 3)
+        learned: list[tuple[TemplateKey, Template]] = []
+        cacheable = True  # not after a withdrawal, refusal or flood
         try:
             for spec in specs:
-                self._template(spec, state, version, domain, now, stats)
+                key = self._template(spec, state, version, domain, now, stats)
+                template = state.templates.get(key) if key is not None else None
+                if key is None or template is None:
+                    cacheable = False
+                else:
+                    learned.append((key, template))
         except BadSetError as bad:
             bump(stats, bad.reason)
+            return
+        if not cacheable:
+            return
+        if len(state.template_sets) >= MAX_TEMPLATE_SETS:
+            state.template_sets.clear()
+        state.template_sets[cache_key] = learned
 
     def _template(
         self, spec: TemplateSpec, state: ExporterState, version: int, domain: int, now: int, stats: dict[str, int]
-    ) -> None:
+    ) -> TemplateKey | None:
+        """Learn or refresh one template; returns its key, or None when it was refused or withdrawn."""
         tid = spec.template_id
         if not spec.fields and version == 10:
             self._withdraw(spec, state, version, domain, stats)
-            return
+            return None
         if tid < 256 or min_record_length(spec.fields) == 0:
             bump(stats, "bad_template")
-            return
+            return None
         key = (version, domain, tid)
         plan = self._plan(spec.fields)
         existing = state.templates.get(key)
         if existing is not None and existing.plan is plan and existing.options == spec.options:
             existing.refreshed_ms = now
-            return
+            return key
         if existing is None and len(state.templates) >= self._max_templates:
             if now - state.last_purge_ms > 1000:
                 self._purge(state, now, stats)
             if len(state.templates) >= self._max_templates:
                 bump(stats, "template_flood")
-                return
+                return None
         state.put(key, Template(plan, spec.options, now, state.domain(version, domain)))
         bump(stats, "templates")
         if state.pending:
@@ -292,6 +341,7 @@ class Decoder:
                     self._data(key, p.payload, p.export_ms, p.uptime_ms, state, now, stats)
                 else:
                     bump(stats, "pending_expired")
+        return key
 
     def _withdraw(
         self, spec: TemplateSpec, state: ExporterState, version: int, domain: int, stats: dict[str, int]
@@ -317,6 +367,89 @@ class Decoder:
                 del self._plans[next(iter(self._plans))]
             plan = self._plans[fields] = Plan(fields)
         return plan
+
+    # -- vectorised walk -------------------------------------------------------------------------
+
+    def _bulk(self, msgs: list[_Message]) -> None:
+        """Walk the sets of a batch with numpy, then queue the data sets per template in bulk.
+
+        Messages holding anything else (template sets, options data, unknown or variable-length
+        templates, irregular lengths) are walked sequentially in order. Templates are resolved once
+        for a stretch of messages; when a sequential message changes what a set decodes to (EPOCH
+        moves), the stretch before it is queued and resolution starts over after it.
+        """
+        sizes = np.fromiter((len(m[0]) for m in msgs), dtype=np.int64, count=len(msgs))
+        base = np.zeros(len(msgs), dtype=np.int64)
+        np.cumsum(sizes[:-1], out=base[1:])
+        buf = np.frombuffer(b"".join(m[0] for m in msgs), dtype=np.uint8)
+        starts = base + np.fromiter((m[1] for m in msgs), dtype=np.int64, count=len(msgs))
+        ends = base + np.fromiter((m[2] for m in msgs), dtype=np.int64, count=len(msgs))
+        table = walk_sets(buf, starts, ends)
+        contexts: dict[tuple[int, int, int], int] = {}
+        ctx_ids = np.fromiter(
+            (contexts.setdefault((id(m[3]), m[4], m[5]), len(contexts)) for m in msgs), dtype=np.int64, count=len(msgs)
+        )
+        start = 0
+        while start < len(msgs):
+            start = self._stretch(msgs, buf, table, ctx_ids, start)
+
+    def _stretch(self, msgs: list[_Message], buf: np.ndarray, table: SetTable, ctx_ids: np.ndarray, lo: int) -> int:
+        """Resolve templates for messages from ``lo`` on and queue them; returns where to start over."""
+        hi = len(msgs)
+        s0 = int(table.first[lo])
+        keys = ctx_ids[table.msg[s0:]] * 65536 + table.set_id[s0:]
+        _, first, index = np.unique(keys, return_index=True, return_inverse=True)
+        now = msgs[-1][8]
+        templates: list[Template | None] = []
+        for k in first.tolist():
+            m = msgs[int(table.msg[s0 + k])]
+            sid = int(table.set_id[s0 + k])
+            t = m[3].by_domain.get((m[4], m[5]), {}).get(sid) if sid >= 256 else None
+            templates.append(t if t is not None and t.fast and now - t.refreshed_ms <= self._template_ttl_ms else None)
+        # The header facts the queued records get are those of now: they only change with EPOCH.
+        facts = {id(t.domain): (t.domain.sampling, t.domain.init_ms) for t in templates if t is not None}
+        slow_slots = np.array([t is None for t in templates], dtype=bool)
+        sequential = table.irregular.copy()
+        sequential[table.msg[s0:][slow_slots[index]]] = True
+        for j in np.flatnonzero(sequential[lo:hi]).tolist():
+            epoch = EPOCH.value
+            self._sets(*msgs[lo + j])
+            if EPOCH.value != epoch:
+                self._queue(msgs, buf, table, lo, lo + j, sequential, index, templates, facts)
+                return lo + j + 1
+        self._queue(msgs, buf, table, lo, hi, sequential, index, templates, facts)
+        return hi
+
+    def _queue(
+        self, msgs: list[_Message], buf: np.ndarray, table: SetTable, lo: int, hi: int, sequential: np.ndarray,
+        index: np.ndarray, templates: list[Template | None], facts: dict[int, tuple[int, int]],
+    ) -> None:  # fmt: skip
+        """Gather the records of the data sets of messages [lo, hi) not walked sequentially, per template."""
+        s0, s1 = int(table.first[lo]), int(table.first[hi])
+        if s1 <= s0:
+            return
+        msg = table.msg[s0:s1]
+        keep = np.flatnonzero(~sequential[msg])
+        if not keep.size:
+            return
+        msg, slots = msg[keep], index[: s1 - s0][keep]
+        lengths, offsets = table.length[s0:s1][keep], table.off[s0:s1][keep]
+        export = np.fromiter((m[6] for m in msgs[lo:hi]), dtype=np.int64, count=hi - lo)[msg - lo]
+        header_uptime = np.fromiter((m[7] for m in msgs[lo:hi]), dtype=np.int64, count=hi - lo)[msg - lo]
+        for slot in np.unique(slots).tolist():
+            t = templates[slot]
+            assert t is not None  # sets of slow templates put their message on the sequential walk
+            sel = np.flatnonzero(slots == slot)
+            counts = (lengths[sel] - 4) // t.reclen
+            data = gather(buf, offsets[sel] + 4, counts * t.reclen)
+            sampling, init_ms = facts[id(t.domain)]
+            first_msg = msgs[int(msg[sel[0]])]
+            if first_msg[4] == 10:  # IPFIX: uptime from the domain's systemInitTimeMilliseconds
+                uptime = export[sel] - init_ms if init_ms >= 0 else np.full(len(sel), -1, dtype=np.int64)
+            else:
+                uptime = header_uptime[sel]
+            self._group(t, first_msg[9]).chunks.append((data, counts, export[sel], uptime, sampling))
+            bump(first_msg[9], "records", int(counts.sum()))
 
     # -- data sets -------------------------------------------------------------------------------
 

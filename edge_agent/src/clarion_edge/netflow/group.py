@@ -27,7 +27,7 @@ class Group:
     export ms, uptime ms, sampling) appended only when the datagram's context object changes.
     """
 
-    __slots__ = ("bufs", "ctx", "domain", "plan", "runs", "stats", "template", "total")
+    __slots__ = ("bufs", "chunks", "ctx", "domain", "plan", "runs", "stats", "template", "total")
 
     def __init__(self, plan: Plan, domain: Domain, template: Template | None, stats: dict[str, int]) -> None:
         self.plan = plan
@@ -38,6 +38,8 @@ class Group:
         self.runs: list[tuple[int, int, int, int]] = []
         self.ctx: tuple[int, int, int] | None = None
         self.total = 0
+        #: From the vectorised walk: (record bytes, records per set, export ms per set, uptime ms per set, sampling).
+        self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = []
 
     def add(self, buf: bytes, count: int, ctx: tuple[int, int, int]) -> None:
         if ctx is not self.ctx:
@@ -47,30 +49,42 @@ class Group:
         self.total += count
 
     def decode(self) -> np.ndarray:
-        buf = self.bufs[0] if len(self.bufs) == 1 else b"".join(self.bufs)
-        rec = np.frombuffer(buf, dtype=self.plan.dtype)
-        n = len(rec)
-        if len(self.runs) == 1:
-            _, export_ms, uptime_ms, sampling = self.runs[0]
-            export = np.full(n, export_ms, dtype=np.int64)
-            uptime = np.full(n, uptime_ms, dtype=np.int64)
-            factor = np.full(n, sampling, dtype=np.uint64)
-            unsampled = sampling == 1
-        else:
+        raw: list[np.ndarray] = []
+        export: list[np.ndarray] = []
+        uptime: list[np.ndarray] = []
+        factor: list[np.ndarray] = []
+        samplings: set[int] = set()
+        if self.bufs:
+            n = self.total
+            raw.append(np.frombuffer(self.bufs[0] if len(self.bufs) == 1 else b"".join(self.bufs), dtype=np.uint8))
             runs = np.array(self.runs, dtype=np.int64)
             counts = np.diff(runs[:, 0], append=n)
-            export = np.repeat(runs[:, 1], counts)
-            uptime = np.repeat(runs[:, 2], counts)
-            factor = np.repeat(runs[:, 3], counts).astype(np.uint64)
-            unsampled = bool(runs[:, 3].max() == 1)
+            export.append(np.repeat(runs[:, 1], counts))
+            uptime.append(np.repeat(runs[:, 2], counts))
+            factor.append(np.repeat(runs[:, 3], counts).astype(np.uint64))
+            samplings.update(r[3] for r in self.runs)
+        for data, counts, export_ms, uptime_ms, sampling in self.chunks:
+            raw.append(data)
+            export.append(np.repeat(export_ms, counts))
+            uptime.append(np.repeat(uptime_ms, counts))
+            factor.append(np.full(len(export[-1]), sampling, dtype=np.uint64))
+            samplings.add(sampling)
+        rec = _join(raw).view(self.plan.dtype)
+        ctx_export, ctx_uptime, ctx_factor = _join(export), _join(uptime), _join(factor)
+        n = len(rec)
         if self.template is not None and self.template.sysuptime:
-            unknown = int(np.count_nonzero(uptime < 0))
+            unknown = int(np.count_nonzero(ctx_uptime < 0))
             if unknown:
                 bump(self.stats, "no_system_init_time", unknown)
+        unsampled = samplings == {1}
         out = np.zeros(n, dtype=FLOW_DTYPE)
         # Slices small enough to stay in cache: the output is written one column at a time.
         for lo in range(0, n, SLICE):
             hi = lo + SLICE
-            ctx = Context(export[lo:hi], uptime[lo:hi], factor[lo:hi], self.domain.samplers, unsampled)
+            ctx = Context(ctx_export[lo:hi], ctx_uptime[lo:hi], ctx_factor[lo:hi], self.domain.samplers, unsampled)
             self.plan.convert(rec[lo:hi], ctx, out[lo:hi])
         return out
+
+
+def _join(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)

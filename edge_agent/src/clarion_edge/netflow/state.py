@@ -32,6 +32,23 @@ _MAX_FACTOR = 0xFFFFFFFF
 #: Beyond this a systemInitTimeMilliseconds is garbage (year ~6400), and would overflow int64 arithmetic.
 _MAX_EPOCH_MS = 1 << 47
 
+
+class _Epoch:
+    """Counts changes that alter how a data set decodes (templates added, replaced or removed; sampling or
+    system init time changed). The vectorised walk resolves templates once for a stretch of messages and
+    must start over when this moves."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def bump(self) -> None:
+        self.value += 1
+
+
+EPOCH = _Epoch()
+
 TemplateKey = tuple[int, int, int]  # (version, observation domain / source id, template id)
 
 
@@ -46,6 +63,13 @@ class Domain:
 
     def apply_option(self, values: dict[tuple[int, int], int]) -> None:
         """Learn sampling and system init time from one option data record."""
+        before = (self.sampling, self.init_ms, len(self.samplers))
+        samplers = dict(self.samplers) if self.samplers else None
+        self._apply(values)
+        if (self.sampling, self.init_ms, len(self.samplers)) != before or (samplers and samplers != self.samplers):
+            EPOCH.bump()
+
+    def _apply(self, values: dict[tuple[int, int], int]) -> None:
         init = values.get((0, SYS_INIT_MS))
         if init and init < _MAX_EPOCH_MS:
             self.init_ms = init
@@ -119,6 +143,8 @@ class ExporterState:
     domains: dict[tuple[int, int], Domain] = field(default_factory=dict)
     pending: deque[Pending] = field(default_factory=deque)
     pending_bytes: int = 0
+    #: (version, domain, set id, set bytes) -> the templates that set defined, for cheap refreshes.
+    template_sets: dict[tuple[int, int, int, bytes], list[tuple[TemplateKey, Template]]] = field(default_factory=dict)
     last_seen_ms: int = 0
     last_purge_ms: int = -(10**18)
 
@@ -152,10 +178,12 @@ class ExporterState:
         return waiting
 
     def put(self, key: TemplateKey, template: Template) -> None:
+        EPOCH.bump()
         self.templates[key] = template
         self.by_domain.setdefault((key[0], key[1]), {})[key[2]] = template
 
     def drop(self, key: TemplateKey) -> None:
+        EPOCH.bump()
         del self.templates[key]
         ids = self.by_domain.get((key[0], key[1]))
         if ids is not None:
