@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -218,3 +219,15 @@ def test_identity_token_from_the_tokens_file_may_post_identity_and_nothing_else(
             assert r.status_code == 403
             assert "identity token may not post graphs" in r.json()["detail"]["error"]
         assert identity_of(api, MAC_A)["user"]["username"] == "alice"
+
+
+def test_minimal_session_any_mac_spelling_is_taken_as_seen_now(api: Api) -> None:
+    before = int(time.time() * 1000)
+    r = post(api, {"sessions": [{"mac": "02-00-00-00-0A-09", "ips": ["2001:DB8::0009"]}]})
+    after = int(time.time() * 1000)
+    assert r.status_code == 200, r.text
+    q = '{ device(mac: "0200.0000.0a09") { uid identity { identityUpdated ipBindings { ip source } } } }'
+    device = api.graphql(q)["data"]["device"]
+    assert device["uid"] == "02:00:00:00:0a:09"
+    assert before <= device["identity"]["identityUpdated"] <= after
+    assert device["identity"]["ipBindings"] == [{"ip": "2001:db8::9", "source": "api"}]

@@ -8,6 +8,7 @@ error names the JSON path of the offending value.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -109,8 +110,12 @@ def _mac(text: str) -> str:
     return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
 
 
-def to_batch(body: IdentityBody) -> IdentityBatch:
-    """Check what msgspec cannot (IP syntax) and build model records; raises PayloadError with the path."""
+def to_batch(body: IdentityBody, now_ms: int | None = None) -> IdentityBatch:
+    """Check what msgspec cannot (IP syntax) and build model records; raises PayloadError with the path.
+
+    A session without a time (``timestamp_ms`` 0 or absent) is taken as seen now, when it was received.
+    """
+    now = int(time.time() * 1000) if now_ms is None else now_ms
     sessions = []
     for i, s in enumerate(body.sessions):
         ips: list[str] = []
@@ -124,7 +129,7 @@ def to_batch(body: IdentityBody) -> IdentityBatch:
             Session(
                 mac=_mac(s.mac), ips=tuple(ips), username=s.username, sgt=s.sgt, sgt_name=s.sgt_name,
                 switch_id=s.switch_id, interface=s.interface, vlan=s.vlan, endpoint_profile=s.endpoint_profile,
-                state=s.state, timestamp_ms=s.timestamp_ms, ad_groups=tuple(s.ad_groups), source=s.source,
+                state=s.state, timestamp_ms=s.timestamp_ms or now, ad_groups=tuple(s.ad_groups), source=s.source,
             )
         )  # fmt: skip
     return IdentityBatch(
