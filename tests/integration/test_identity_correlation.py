@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from clarion.identity import correlate, merge_sessions, record_agent_bindings
+from clarion.identity import after_flow_batch, correlate, merge_sessions, record_agent_bindings
 from clarion.ingest.merger import merge
 from clarion.sources.model import Session
 from clarion.store.falkordb_store import FalkorDBStore
@@ -129,3 +129,13 @@ def test_identity_merge_through_the_service_correlates_at_once(store: FalkorDBSt
     result = apply_identity(store, IdentityBatch(sessions=[Session(mac=A, ips=(IP,), timestamp_ms=T0)]))
     assert result.correlation.moved == 1
     assert edges(store) == {(A, SRV, 443, 100)}
+
+
+def test_flow_merger_hook_attaches_a_new_batchs_ip_endpoints(store: FalkorDBStore) -> None:
+    merge_sessions(store, [Session(mac=A, ips=(IP,), username="alice", timestamp_ms=T0)])
+    g = flows_graph(1, T0 + H, [flow(IP, SRV, 443, T0 + H + 5, T0 + H + 9, 40)])
+    merge(store, g)
+    result = after_flow_batch(store, g)
+    assert result.moved == 1
+    assert edges(store) == {(A, SRV, 443, 40)}
+    assert not ip_node_exists(store)

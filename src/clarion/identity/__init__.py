@@ -4,7 +4,7 @@ Sources (``clarion.sources``) produce plain records; this package merges them wi
 and attaches IP-only flow endpoints to the device that held the IP when the flow happened.
 """
 
-from clarion.identity.bindings import record_agent_bindings
+from clarion.identity.bindings import after_flow_batch, record_agent_bindings
 from clarion.identity.correlate import CorrelationResult, correlate
 from clarion.identity.directory import DirectoryMergeResult, merge_directory
 from clarion.identity.payload import IdentityBatch
@@ -18,6 +18,7 @@ __all__ = [
     "IdentityBatch",
     "IdentityResult",
     "SessionMergeResult",
+    "after_flow_batch",
     "apply_identity",
     "correlate",
     "merge_directory",

@@ -2,7 +2,7 @@
 
 Agents see a MAC with its IPs in NetFlow v9/IPFIX or ARP; that is evidence as good as a session for the
 correlation of IP-only flow endpoints. The flow merger calls :func:`record_agent_bindings` after it applied a
-batch, then :func:`clarion.identity.correlate.correlate` for the IPs involved.
+batch, then :func:`clarion.identity.correlate.correlate` for the IPs involved (:func:`after_flow_batch` does both).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from clarion.identity.correlate import CorrelationResult, correlate
 from clarion.identity.sessions import STATEMENT
 from clarion.store.port import GraphStore
 from clarion_edge import wire
@@ -42,3 +43,11 @@ def record_agent_bindings(store: GraphStore, graph: wire.EdgeGraph) -> list[str]
     if rows:
         store.write(STATEMENT, {**_EMPTY, "bindings": rows})
     return [str(r[0]) for r in rows]
+
+
+def after_flow_batch(store: GraphStore, graph: wire.EdgeGraph) -> CorrelationResult:
+    """The flow merger's hook, after a batch was applied: record its IP→MAC bindings, then attach the IP-only
+    endpoints of this batch (and of the IPs it bound) to the devices that held those IPs at the flows' time."""
+    bound = record_agent_bindings(store, graph)
+    ips = {n.ip for n in graph.nodes if isinstance(n, wire.IpEndpoint)} | set(bound)
+    return correlate(store, ips) if ips else CorrelationResult()
