@@ -81,9 +81,13 @@ def run(
 
     Example: clarion-edge run -c /etc/clarion-edge/clarion-edge.toml --window 30
     """
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        typer.echo(f"error: --log-level {log_level!r}: expected DEBUG, INFO, WARNING or ERROR", err=True)
+        raise typer.Exit(2)
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per POST is noise: the agent logs outcomes
     try:
         settings = load_settings(
             config,

@@ -114,3 +114,15 @@ def test_help_teaches_with_examples() -> None:
     assert result.exit_code == 0
     assert "clarion-edge run --config" in result.output
     assert "decode" in result.output
+
+
+def test_run_refuses_bad_settings_before_starting() -> None:
+    runner = CliRunner()
+    bad_level = runner.invoke(app, ["run", "--log-level", "LOUD"])
+    assert bad_level.exit_code == 2
+    assert "expected DEBUG, INFO, WARNING or ERROR" in bad_level.output
+    no_id = runner.invoke(
+        app, ["run", "--server", "http://127.0.0.1:9", "--token", "t"], env={"CLARION_EDGE_AGENT_ID": ""}
+    )
+    assert no_id.exit_code == 2
+    assert "agent_id is required" in no_id.output
