@@ -6,6 +6,7 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from clarion.synth import Campus, CampusSpec, generate_campus, write_edge_graphs
@@ -170,3 +171,31 @@ def test_tiny_and_odd_campuses_still_give_valid_exact_graphs(kwargs: dict[str, i
         wire.decode(wire.encode(g))
     assert sum(e.bytes for g in graphs for e in g.edges if isinstance(e, wire.FlowsTo)) == c.stats()["bytes"]
     assert graphs[-1].window.end == c.spec.start_ms + c.spec.days * DAY_MS
+
+
+def test_mac_dropout_names_some_devices_by_ip_in_some_windows() -> None:
+    c = generate_campus(CampusSpec(seed=9, switches=3, devices=300, remote_hosts=20, mac_dropout=0.2))
+    graphs = list(c.edge_graphs())
+    as_device: set[str] = set()
+    as_ip: set[str] = set()
+    for g in graphs:
+        wire.decode(wire.encode(g))
+        names = {n.key for n in g.nodes if isinstance(n, wire.Device | wire.IpEndpoint)}
+        for n in g.nodes:
+            if isinstance(n, wire.Device):
+                as_device.add(c.device(n.mac).ip)
+            elif isinstance(n, wire.IpEndpoint) and n.local:
+                d = c.device(n.ip)
+                if d.mac is not None:
+                    as_ip.add(d.ip)
+                    assert d.mac not in names, "a device is named one way within a window"
+        for e in g.edges:
+            if isinstance(e, wire.ConnectedTo):
+                assert e.device in names
+    both = as_device & as_ip
+    assert len(both) > 50
+    totals = sum(e.bytes for g in graphs for e in g.edges if isinstance(e, wire.FlowsTo))
+    assert totals == c.stats()["bytes"]
+    without = generate_campus(CampusSpec(seed=9, switches=3, devices=300, remote_hosts=20))
+    assert np.array_equal(without.flows, c.flows), "dropout changes only how graphs name devices"
+    assert [g.digest for g in without.edge_graphs()] != [g.digest for g in graphs]

@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=1)
     parser.add_argument("--window-ms", type=int, default=3_600_000)
     parser.add_argument("--flows-per-device-per-day", type=float, default=40.0)
+    parser.add_argument("--mac-dropout", type=float, default=0.0, help="chance a MAC is missing in a window")
     parser.add_argument("--agent-id-prefix", default="edge-")
     args = parser.parse_args(argv)
     try:
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
             days=args.days,
             window_ms=args.window_ms,
             flows_per_device_per_day=args.flows_per_device_per_day,
+            mac_dropout=args.mac_dropout,
         )
         campus = generate_campus(spec)
         paths = write_edge_graphs(campus, args.out_dir, agent_id_prefix=args.agent_id_prefix)

@@ -11,7 +11,7 @@ import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,6 +45,8 @@ def edge_graphs(
     agg = _aggregate(campus, n_sw)
     conn_g, conn_dev = _active_devices(campus, n_sw)
     keys = np.array([d.key for d in campus.devices] + list(campus.remote_hosts), dtype=object)
+    ips = np.array([d.ip for d in campus.devices] + list(campus.remote_hosts), dtype=object)
+    has_mac = np.array([d.mac is not None for d in campus.devices] + [False] * len(campus.remote_hosts))
     nodes = _NodeCache(campus)
     seqs = [start_seq] * n_sw
     span_end = spec.start_ms + spec.days * DAY_MS
@@ -60,11 +62,13 @@ def edge_graphs(
             agent = agent_id_prefix + switch.switch_id
             devs = conn_dev[ca:cb]
             total = len(devs) + (fb - fa)
+            hidden = _Dropout(spec.seed, w, spec.mac_dropout, has_mac)
             for c in range(max(1, -(-total // max_edges))):
                 lo, hi = c * max_edges, min((c + 1) * max_edges, total)
                 d_part = devs[lo : min(hi, len(devs))]
                 f_lo, f_hi = fa + max(lo - len(devs), 0), fa + max(hi - len(devs), 0)
-                graph = _graph(campus, agg, keys, nodes, switch.exports_sgt, d_part, f_lo, f_hi)
+                ends = _Ends(keys, ips, hidden)
+                graph = _graph(campus, agg, ends, nodes, switch.exports_sgt, d_part, f_lo, f_hi)
                 yield wire.EdgeGraph(
                     schema_version=1,
                     agent_id=agent,
@@ -149,6 +153,39 @@ def _active_devices(campus: Campus, n_sw: int) -> tuple[np.ndarray, np.ndarray]:
     return g[order], dev[order]
 
 
+class _Dropout:
+    """Which devices' MACs are missing in one window: a hash of (seed, device, window), no state."""
+
+    def __init__(self, seed: int, window: int, share: float, has_mac: np.ndarray) -> None:
+        self._salt = np.uint64((seed * 0x9E3779B97F4A7C15 + window * 0xBF58476D1CE4E5B9) % 2**64)
+        self._share = share
+        self._has_mac = has_mac
+
+    def __call__(self, nids: np.ndarray) -> np.ndarray:
+        if self._share <= 0.0 or not len(nids):
+            return np.zeros(len(nids), dtype=bool)
+        x = nids.astype(np.uint64) * np.uint64(0x94D049BB133111EB) ^ self._salt
+        x ^= x >> np.uint64(31)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(29)
+        hidden: np.ndarray = ((x >> np.uint64(11)).astype(np.float64) / 2.0**53 < self._share) & self._has_mac[nids]
+        return hidden
+
+
+class _Ends:
+    """How endpoints are named in one window: MAC (or IP when IP-only), IP when the MAC dropped out."""
+
+    def __init__(self, keys: np.ndarray, ips: np.ndarray, hidden: _Dropout) -> None:
+        self.keys, self.ips, self.hidden = keys, ips, hidden
+
+    def names(self, nids: np.ndarray) -> list[str]:
+        out = self.keys[nids]
+        drop = self.hidden(nids)
+        out[drop] = self.ips[nids[drop]]
+        names: list[str] = out.tolist()
+        return names
+
+
 class _NodeCache:
     """Device and IpEndpoint nodes built once, with and without the SGT the switch may not export."""
 
@@ -158,23 +195,26 @@ class _NodeCache:
         self._with: list[wire.Device | wire.IpEndpoint | None] = [None] * size
         self._without: list[wire.Device | wire.IpEndpoint | None] = [None] * size
 
-    def many(self, ids: list[int], exports: bool) -> list[wire.Node]:
+    def many(self, ids: np.ndarray, exports: bool, hidden: np.ndarray) -> list[wire.Node]:
         cache = self._with if exports else self._without
         out: list[wire.Node] = []
-        for nid in ids:
+        for nid, drop in zip(ids.tolist(), hidden.tolist(), strict=True):
+            if drop:
+                out.append(self._make(nid, exports, mac_seen=False))
+                continue
             node = cache[nid]
             if node is None:
-                node = cache[nid] = self._make(nid, exports)
+                node = cache[nid] = self._make(nid, exports, mac_seen=True)
             out.append(node)
         return out
 
-    def _make(self, nid: int, exports: bool) -> wire.Device | wire.IpEndpoint:
+    def _make(self, nid: int, exports: bool, mac_seen: bool) -> wire.Device | wire.IpEndpoint:
         devices = self._campus.devices
         if nid >= len(devices):
             return wire.IpEndpoint(ip=self._campus.remote_hosts[nid - len(devices)], local=False)
         d = devices[nid]
         sgt = d.sgt if exports else None
-        if d.mac is None:
+        if d.mac is None or not mac_seen:
             return wire.IpEndpoint(ip=d.ip, sgt=sgt, local=True)
         return wire.Device(mac=d.mac, ips=[d.ip], sgt=sgt, local=True)
 
@@ -191,7 +231,7 @@ def _unique(values: np.ndarray) -> np.ndarray:
 def _graph(
     campus: Campus,
     agg: dict[str, np.ndarray],
-    keys: np.ndarray,
+    ends: _Ends,
     nodes: _NodeCache,
     exports: bool,
     devs: np.ndarray,
@@ -200,7 +240,9 @@ def _graph(
 ) -> tuple[list[wire.Node], list[wire.Edge]]:
     src = agg["src"][f_lo:f_hi]
     dst = agg["dst"][f_lo:f_hi]
-    node_list = nodes.many(_unique(np.concatenate([devs, src, dst])).tolist(), exports)
+    devs = devs[~ends.hidden(devs)]  # no CONNECTED_TO without the MAC
+    ids = _unique(np.concatenate([devs, src, dst]))
+    node_list = nodes.many(ids, exports, ends.hidden(ids))
     svc = _unique((agg["protocol"][f_lo:f_hi] << 16) | agg["port"][f_lo:f_hi])
     node_list.extend(wire.Service(protocol=v >> 16, port=v & 0xFFFF) for v in svc.tolist())
     edges: list[wire.Edge] = []
@@ -209,7 +251,7 @@ def _graph(
         assert d.mac is not None
         edges.append(wire.ConnectedTo(device=d.mac, interface=d.interface, vlan=d.vlan))
     # FlowsTo fields in declaration order: src, dst, protocol, port, bytes, packets, flows, first, last.
-    columns = [keys[src].tolist(), keys[dst].tolist()]
+    columns: list[list[Any]] = [ends.names(src), ends.names(dst)]
     columns += [agg[name][f_lo:f_hi].tolist() for name in ("protocol", "port", "bytes", "packets", "flows")]
     columns += [agg["first"][f_lo:f_hi].tolist(), agg["last"][f_lo:f_hi].tolist()]
     edges.extend(itertools.starmap(wire.FlowsTo, zip(*columns, strict=True)))

@@ -61,6 +61,9 @@ class CampusSpec:
     wrong_sgt_share: float = 0.05
     #: Share of devices that are nearly silent (a handful of flows a day).
     quiet_share: float = 0.04
+    #: Chance that a device's MAC is missing in one window (its flows then name it by IP only),
+    #: so a server has to join an IP-only endpoint to the device it already knows. Off by default.
+    mac_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         _check_int("seed", self.seed, 0, 2**63 - 1)
@@ -75,7 +78,7 @@ class CampusSpec:
                 f"CampusSpec.flows_per_device_per_day={self.flows_per_device_per_day!r} "
                 f"is out of range (accepted: > 0 and <= {MAX_FLOWS_PER_DEVICE_PER_DAY})"
             )
-        for name in ("noise", "ip_only_share", "missing_sgt_share", "wrong_sgt_share", "quiet_share"):
+        for name in ("noise", "ip_only_share", "missing_sgt_share", "wrong_sgt_share", "quiet_share", "mac_dropout"):
             value = getattr(self, name)
             if not (0.0 <= value <= 0.5):
                 raise ValueError(f"CampusSpec.{name}={value!r} is out of range (accepted: 0.0 to 0.5)")
