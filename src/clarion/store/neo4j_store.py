@@ -119,19 +119,15 @@ class Neo4jStore:
         self._write(_AWAIT_INDEXES, {}, name="db.awaitIndexes", timeout_s=max(self._timeout_s, _AWAIT_S + 10))
 
     def read(self, statement: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        st = cypher.load(statement, self.dialect)
-        p = dict(params or {})
-        st.check(p)
-        with self._errors(statement):
-            records, _, keys = self._driver.execute_query(
-                Query(st.text, timeout=self._timeout_s),
-                parameters_=p,
-                routing_=RoutingControl.READ,
-                database_=self.database,
-            )
+        keys, records = self._read(statement, params)
         return [{k: _plain(r[k]) for k in keys} for r in records]
 
     def read_rows(self, statement: str, params: Mapping[str, Any] | None = None) -> tuple[list[str], list[list[Any]]]:
+        keys, records = self._read(statement, params)
+        return list(keys), [list(r.values()) for r in records]
+
+    def _read(self, statement: str, params: Mapping[str, Any] | None) -> tuple[list[str], list[Any]]:
+        """A named read statement, routed to readers (a cluster's followers)."""
         st = cypher.load(statement, self.dialect)
         p = dict(params or {})
         st.check(p)
@@ -142,7 +138,7 @@ class Neo4jStore:
                 routing_=RoutingControl.READ,
                 database_=self.database,
             )
-        return list(keys), [list(r.values()) for r in records]
+        return list(keys), records
 
     def write(self, statement: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         st = cypher.load(statement, self.dialect)
