@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp  # type: ignore[import-untyped]
 from sklearn.decomposition import TruncatedSVD  # type: ignore[import-untyped]
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from clarion.analytics.model import ClusteringParams
 from clarion.analytics.snapshot import GraphSnapshot
@@ -28,10 +29,12 @@ EPHEMERAL_FROM = 49152
 #: Bucketed "ports" (outside 0..65535): ephemeral ports, and registered ports too rare to keep alone.
 PORT_EPHEMERAL = 65536
 PORT_RARE = 65537
+PORT_RARE_LOW = 65538
 PORTED_PROTOCOLS = (6, 17, 132)
 TIME_BINS = 6  # four-hour bins of the UTC day
 SERVICE_COMPONENTS = 30  # the service profile (two hundred-odd columns) is reduced to this first
 IDENTITY_COMPONENTS = 8
+GRAM_MAX_COLUMNS = 1000  # up to this many columns the SVD goes through the exact Gram route
 
 SCALAR_NAMES = (
     "log flows out",
@@ -55,12 +58,14 @@ TIME_NAMES = tuple(f"share of flows {4 * i:02d}-{4 * i + 4:02d} UTC" for i in ra
 
 
 def service_name(protocol: int, port: int) -> str:
-    """``tcp/443``; bucketed ports read ``tcp/49152+`` (ephemeral) and ``tcp/1024+rare``."""
+    """``tcp/443``; bucketed ports read ``tcp/49152+`` (ephemeral), ``tcp/1024+rare`` and ``tcp/<1024 rare``."""
     proto = PROTOCOL_NAMES.get(protocol, f"proto-{protocol}")
     if port == PORT_EPHEMERAL:
         return f"{proto}/49152+"
     if port == PORT_RARE:
         return f"{proto}/1024+rare"
+    if port == PORT_RARE_LOW:
+        return f"{proto}/<1024 rare"
     return f"{proto}/{port}"
 
 
@@ -72,6 +77,8 @@ class Features:
     rows: Ints
     #: Reduced, weighted features (n_rows × svd_components): what HDBSCAN sees.
     matrix: Floats
+    #: The weighted blocks before the last reduction: refinement re-projects a cluster's rows from these.
+    weighted: Floats
     #: Service vocabulary: (protocol, bucketed port) and its readable name.
     service_protocols: npt.NDArray[np.int64]
     service_ports: npt.NDArray[np.int64]
@@ -87,21 +94,30 @@ class Features:
 def _bucket_ports(
     protocol: npt.NDArray[np.int64], port: npt.NDArray[np.int64], src: Ints, dst: Ints, min_devices: int
 ) -> npt.NDArray[np.int64]:
-    """Keep well-known ports; bucket ephemeral ones and registered ones seen on fewer than ``min_devices``."""
+    """Bucket ephemeral ports, and ports seen on fewer than ``min_devices`` devices (scans, dynamic RTP ports).
+
+    Rare ports below 1024 and rare ones above go to separate buckets: a stray well-known port
+    (a scan, a misconfiguration) is a different signal from a dynamic high port.
+    """
     ported = np.isin(protocol, PORTED_PROTOCOLS)
     out = np.where(ported, port, 0)
     out = np.where(ported & (port >= EPHEMERAL_FROM), PORT_EPHEMERAL, out)
-    registered = ported & (port >= 1024) & (port < EPHEMERAL_FROM)
-    if registered.any():
-        code = protocol[registered] * 70_000 + port[registered]
+    candidates = ported & (port < EPHEMERAL_FROM)
+    if candidates.any():
+        code = protocol[candidates] * 70_000 + port[candidates]
+        codes, idx = np.unique(code, return_inverse=True)
+        idx = idx.ravel()
         span = int(max(src.max(), dst.max())) + 1
-        pairs = np.unique(np.concatenate([code * span + src[registered], code * span + dst[registered]]))
-        codes, counts = np.unique(pairs // span, return_counts=True)
-        rare_codes = codes[counts < min_devices]
-        rare = np.isin(code, rare_codes)
-        sub = out[registered]
-        sub[rare] = PORT_RARE
-        out[registered] = sub
+        both = np.concatenate([idx, idx])
+        devices = sp.csr_matrix(
+            (np.ones(len(both), dtype=np.int8), (both, np.concatenate([src[candidates], dst[candidates]]))),
+            shape=(len(codes), span),
+        )
+        devices.sum_duplicates()
+        rare = np.isin(code, codes[np.diff(devices.indptr) < min_devices])
+        sub = out[candidates]
+        sub[rare] = np.where(port[candidates][rare] < 1024, PORT_RARE_LOW, PORT_RARE)
+        out[candidates] = sub
     return out
 
 
@@ -137,14 +153,25 @@ def _l2_rows(m: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def _svd(m: sp.spmatrix | Floats, fit_rows: Ints, k: int, seed: int) -> Floats:
-    """TruncatedSVD fitted on ``fit_rows``, applied to every row; deterministic for a seed."""
-    if m.shape[1] <= k + 1 or len(fit_rows) <= k + 1:
-        # Small input: an exact dense SVD (or none, when it already has few enough columns).
-        dense = np.asarray(m.toarray() if sp.issparse(m) else m, dtype=np.float64)  # type: ignore[union-attr]
-        if dense.shape[1] <= k:
-            return dense
-        _, _, vt = np.linalg.svd(dense[fit_rows], full_matrices=False)
-        return np.asarray(dense @ vt[:k].T, dtype=np.float64)
+    """Project every row on the top ``k`` right singular vectors of ``m[fit_rows]`` (uncentred, like LSA).
+
+    With a few hundred columns the exact route (eigenvectors of the columns' Gram matrix) is both
+    faster than a randomized SVD and deterministic; each vector's sign is fixed (largest entry
+    positive). Wide inputs fall back to scikit-learn's randomized TruncatedSVD with a fixed seed.
+    """
+    cols = m.shape[1]
+    if cols <= k:
+        dense = m.toarray() if sp.issparse(m) else m  # type: ignore[union-attr]
+        return np.asarray(dense, dtype=np.float64)
+    if cols <= GRAM_MAX_COLUMNS:
+        fit = m[fit_rows]
+        gram = fit.T @ fit
+        gram = np.asarray(gram.toarray() if sp.issparse(gram) else gram, dtype=np.float64)  # type: ignore[union-attr]
+        values, vectors = np.linalg.eigh(gram)
+        top = vectors[:, np.argsort(-values, kind="stable")[:k]]
+        signs = np.sign(top[np.argmax(np.abs(top), axis=0), np.arange(top.shape[1])])
+        signs[signs == 0] = 1.0
+        return np.asarray(m @ (top * signs), dtype=np.float64)
     svd = TruncatedSVD(n_components=k, algorithm="randomized", n_iter=7, random_state=seed)
     svd.fit(m[fit_rows])
     return np.asarray(svd.transform(m), dtype=np.float64)
@@ -190,7 +217,16 @@ def _identity_tokens(snapshot: GraphSnapshot, rows: Ints) -> sp.csr_matrix | Non
 
 
 def build_features(snapshot: GraphSnapshot, params: ClusteringParams) -> Features:
-    """Turn the flow table into one weighted, reduced feature row per local device."""
+    """Turn the flow table into one weighted, reduced feature row per local device.
+
+    BLAS runs single-threaded here: the matrices are small, and a multi-threaded OpenBLAS on a
+    busy 2-core host was measured 10-40x slower on them (and a fixed thread count keeps sums stable).
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _build_features(snapshot, params)
+
+
+def _build_features(snapshot: GraphSnapshot, params: ClusteringParams) -> Features:
     n = snapshot.n_devices
     rows = snapshot.local_indices()
     e = snapshot.edges
@@ -247,6 +283,7 @@ def build_features(snapshot: GraphSnapshot, params: ClusteringParams) -> Feature
     return Features(
         rows=rows,
         matrix=np.ascontiguousarray(matrix, dtype=np.float64),
+        weighted=full,
         service_protocols=svc_proto,
         service_ports=svc_port,
         service_names=names,
@@ -316,15 +353,17 @@ def _scalars(
         active_h / span_h,
         active_d / span_d,
     ]
-    return np.stack(cols, axis=1)
+    return np.asarray(np.stack(cols, axis=1), dtype=np.float64)
 
 
 def _distinct_per_device(dev: Ints, bucket: Ints, n: int) -> Floats:
+    """How many distinct buckets each device touches (a sparse matrix sums duplicates in C)."""
     if len(dev) == 0:
         return np.zeros(n)
     b = bucket - bucket.min()
-    keys = np.unique(dev * (int(b.max()) + 1) + b)  # one int64 key per (device, bucket): a fast 1-D unique
-    return np.bincount(keys // (int(b.max()) + 1), minlength=n).astype(np.float64)
+    m = sp.csr_matrix((np.ones(len(dev), dtype=np.int8), (dev, b)), shape=(n, int(b.max()) + 1))
+    m.sum_duplicates()
+    return np.asarray(np.diff(m.indptr), dtype=np.float64)
 
 
 def _time_profile(

@@ -26,7 +26,9 @@ class ClusteringParams:
     #: HDBSCAN's density smoothing: larger marks more devices as noise.
     min_samples: int = 5
     #: Dimensions the features are reduced to before HDBSCAN.
-    svd_components: int = 30
+    svd_components: int = 12
+    #: Re-cluster each cluster in its own projection (finds small roles the global projection blurs).
+    refine: bool = True
     #: Weight of identity features (AD groups, ISE profile); 0 turns them off.
     identity_weight: float = 0.0
     #: Weights of the behaviour blocks.

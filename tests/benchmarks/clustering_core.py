@@ -1,0 +1,115 @@
+"""Benchmark: behavioural features + HDBSCAN (no store I/O) on synthetic campuses of 10k, 50k and 100k devices.
+
+Run from the repository root: ``.venv/bin/python tests/benchmarks/clustering_core.py [--sizes 10000 50000 100000]
+[--runs 3]``. Each campus is generated once (not timed) and saved; each run is a fresh process that loads the
+snapshot, warms fast_hdbscan (not timed: a worker does that once at start), then times ``run_clustering``.
+Reported per size: median seconds, median peak RSS of the run process, ARI against the true roles, noise
+share and roles found. Targets: 100,000 devices in < 30 s with peak memory < 4 GB on 2 cores.
+The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))  # run as a script from the repository root
+
+from clarion.analytics.snapshot import GraphSnapshot
+
+
+def save_campus(size: int, seed: int, path: Path) -> None:
+    """Generate the campus and keep only what the run needs: the snapshot and, apart, the true roles."""
+    from clarion.analytics.campus import snapshot_from_campus
+    from clarion.synth import CampusSpec, generate_campus
+
+    campus = generate_campus(CampusSpec(seed=seed, devices=size, remote_hosts=max(200, size // 20)))
+    snap = snapshot_from_campus(campus)
+    roles = [d.role for d in campus.devices] + [""] * len(campus.remote_hosts)
+    np.savez(
+        path,
+        ids=np.array(snap.device_ids),
+        local=snap.local,
+        edges=snap.edges,
+        profile=np.array([p or "" for p in snap.profile or []]),
+        sgt=np.array([-1 if s is None else s for s in snap.sgt or []]),
+        roles=np.array(roles),
+    )
+
+
+def child(path: Path) -> None:
+    """One timed run in this process; prints its figures as JSON."""
+    from clarion.analytics.clustering import warm_up
+    from clarion.analytics.model import ClusteringParams
+    from clarion.analytics.pipeline import run_clustering
+    from clarion.analytics.quality import evaluate
+
+    data = np.load(path)
+    ids = [str(x) for x in data["ids"]]
+    snap = GraphSnapshot(
+        device_ids=ids,
+        local=data["local"],
+        edges=data["edges"],
+        profile=[str(p) or None for p in data["profile"]],
+        sgt=[None if s < 0 else int(s) for s in data["sgt"]],
+    )
+    role = dict(zip(ids, (str(r) for r in data["roles"]), strict=True))
+    warm = warm_up()
+    start = time.perf_counter()
+    run = run_clustering(snap, ClusteringParams())
+    seconds = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    q = evaluate(run, role.__getitem__)
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_kb / 1024, "warm_up_s": warm, "timings": run.timings,
+                      **q.summary()}))  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            path = Path(tmp) / f"campus-{size}.npz"
+            t = time.perf_counter()
+            save_campus(size, args.seed, path)
+            print(f"{size} devices: campus generated in {time.perf_counter() - t:.1f} s", flush=True)
+            runs = []
+            for i in range(args.runs):
+                out = subprocess.run(
+                    [sys.executable, __file__, "--child", str(path)], check=True, capture_output=True, text=True
+                ).stdout
+                runs.append(json.loads(out.strip().splitlines()[-1]))
+                print(f"  run {i + 1}: {runs[-1]}", flush=True)
+            results[str(size)] = {
+                "median_seconds": round(statistics.median(r["seconds"] for r in runs), 2),
+                "median_peak_rss_mb": round(statistics.median(r["peak_rss_mb"] for r in runs), 1),
+                "runs": len(runs),
+                "ari": runs[0]["ari"],
+                "ari_clustered": runs[0]["ari_clustered"],
+                "noise_share": runs[0]["noise_share"],
+                "clusters": runs[0]["clusters"],
+                "roles_found": f"{runs[0]['roles_found']}/{runs[0]['roles_expected']}",
+                "stage_seconds": runs[len(runs) // 2]["timings"],
+            }
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
