@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import random
 import statistics
 import sys
@@ -125,6 +126,16 @@ def ad_merge(store: FalkorDBStore, users: int, seed: int) -> float:
     return (time.perf_counter() - t0) / 2
 
 
+def raw_nodes_per_s(store: FalkorDBStore, n: int = 100_000, batch: int = 5_000) -> float:
+    """The store's ceiling right now: bare ``UNWIND ... MERGE`` of Device nodes (the load-independent yardstick;
+    DESIGN.md measured ≈ 35k nodes/s on an idle machine)."""
+    t0 = time.perf_counter()
+    for i in range(0, n, batch):
+        rows = [[mac(j), T0] for j in range(i, min(n, i + batch))]
+        store._graph.query("UNWIND $rows AS r MERGE (d:Device {uid: r[0]}) SET d.last_seen = r[1]", {"rows": rows})
+    return n / (time.perf_counter() - t0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=50_000)
@@ -135,7 +146,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     server = FalkorDBStore.embedded(Path(tempfile.mkdtemp(prefix="clarion-bench-id-")), graph="bootstrap")
-    rates, bulks, ads = [], [], []
+    rates, bulks, ads, raws = [], [], [], []
     try:
         for run in range(args.runs):
             g = server.with_graph(f"bench_{uuid.uuid4().hex[:8]}")
@@ -152,6 +163,11 @@ def main() -> None:
             g.ensure_schema()
             ads.append(ad_merge(g, args.ad_users, seed=run))
             g.clear()
+            g = server.with_graph(f"bench_{uuid.uuid4().hex[:8]}")
+            g.ensure_schema()
+            raws.append(raw_nodes_per_s(g))
+            g.clear()
+            print(f"run {run + 1}: raw MERGE ceiling {raws[-1]:,.0f} nodes/s", file=sys.stderr, flush=True)
             print(f"run {run + 1}: AD merge {args.ad_users:,} users in {ads[-1]:.2f} s", file=sys.stderr, flush=True)
     finally:
         server.close()
@@ -164,6 +180,8 @@ def main() -> None:
         "bulk_target_seconds": 20, "runs": args.runs,
         "ad_users": args.ad_users, "ad_merge_seconds_median": round(statistics.median(ads), 2),
         "ad_merge_seconds_runs": [round(a, 2) for a in ads],
+        "raw_merge_nodes_per_s_median": round(statistics.median(raws)),
+        "load_average_1m": round(os.getloadavg()[0], 1),
         "ad_ldap_read": "tests/benchmarks/ad_sync.py (needs a Samba DC)",
     }  # fmt: skip
     print(json.dumps(out))
