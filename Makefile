@@ -1,5 +1,9 @@
 # Two commands for a newcomer: `make demo` and `make test`. Each sets itself up.
-PYTHON ?= $(shell command -v python3.13 || command -v python3.12 || command -v python3.11 || command -v python3)
+# The first interpreter that really runs and is 3.11+ (pyenv shims exist for versions not installed).
+ifndef PYTHON
+PYTHON := $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	if $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then command -v $$p; break; fi; done)
+endif
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -8,6 +12,7 @@ LINT_STAMP := tools/cypher-lint/node_modules/.installed
 .PHONY: demo test lint typecheck unit install bench schema clean
 
 $(STAMP): pyproject.toml edge_agent/pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Clarion needs Python 3.11 or newer on PATH (python3.11, python3.12 ...)"; exit 1; }
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Clarion needs Python 3.11 or newer, found " + sys.version.split()[0]'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
