@@ -231,3 +231,40 @@ def test_minimal_session_any_mac_spelling_is_taken_as_seen_now(api: Api) -> None
     assert device["uid"] == "02:00:00:00:0a:09"
     assert before <= device["identity"]["identityUpdated"] <= after
     assert device["identity"]["ipBindings"] == [{"ip": "2001:db8::9", "source": "api"}]
+
+
+def test_ip_only_flows_follow_the_ip_holder_in_time_through_the_api(api: Api) -> None:
+    hour, day = 3_600_000, 86_400_000
+    ip, server = "10.70.0.9", "02:00:00:00:0f:99"
+    days = []
+    for n, (src, dst, port) in enumerate([(ip, server, 443), (server, ip, 22)]):
+        start = T0 + n * day + 8 * hour
+        days.append(
+            wire.EdgeGraph(
+                schema_version=1, agent_id="edge-sw1", seq=n + 1, switch=wire.SwitchInfo(switch_id="sw1"),
+                window=wire.Window(start=start, end=start + hour),
+                nodes=[wire.IpEndpoint(ip=ip, local=True), wire.Device(mac=server)],
+                edges=[wire.FlowsTo(src=src, dst=dst, protocol=6, port=port, bytes=10 * (n + 1), packets=1, flows=1,
+                                    first_seen=start + 60_000, last_seen=start + 120_000)],
+            ).sealed()
+        )  # fmt: skip
+    with api.client() as c:
+        for g in days:
+            assert c.post("/api/v1/graphs", content=wire.encode(g)).status_code == 200
+    ip_devices = "{ devices(filter: {kind: IP}) { edges { node { uid identity { ipBindings { mac } } } } } }"
+    assert api.graphql(ip_devices)["data"]["devices"]["edges"] == [
+        {"node": {"uid": ip, "identity": {"ipBindings": []}}}
+    ]
+    holders = [
+        Session(mac=MAC_A, ips=(ip,), username="alice", timestamp_ms=T0),  # day 1
+        Session(mac=MAC_B, ips=(ip,), username="bob", timestamp_ms=T0 + day),  # day 2: DHCP gave it to bob
+    ]
+    r = post(api, body(holders))
+    assert r.status_code == 200, r.text
+    assert r.json()["correlated_flows"] == 2
+    q = "query($mac: String!) { device(mac: $mac) { outbound { service peers: samplePeers } inbound { service } } }"
+    a = api.graphql(q, {"mac": MAC_A})["data"]["device"]
+    b = api.graphql(q, {"mac": MAC_B})["data"]["device"]
+    assert (a["outbound"], a["inbound"]) == ([{"service": "tcp/443", "peers": [server]}], [])
+    assert (b["outbound"], b["inbound"]) == ([], [{"service": "tcp/22"}])
+    assert api.graphql(ip_devices)["data"]["devices"]["edges"] == []

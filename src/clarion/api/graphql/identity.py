@@ -68,9 +68,10 @@ class SgtAssignment:
     until: Long | None
 
 
-@strawberry.type(description="The device held this IP from `since` to `until` (null: still holds it).")
+@strawberry.type(description="MAC `mac` held IP `ip` from `since` to `until` (null: still holds it).")
 class IpBindingInfo:
     ip: str
+    mac: str
     since: Long | None
     until: Long | None
     last_seen: Long | None
@@ -101,7 +102,9 @@ class DeviceIdentity:
     hostname: str | None
     operating_system: str | None
     ports: list[PortInfo]
-    ip_bindings: list[IpBindingInfo]
+    ip_bindings: list[IpBindingInfo] = strawberry.field(
+        description="IPs this device held; for an IP-only endpoint, the MACs that held its IP (correlation in time)."
+    )
 
     @strawberry.field(description="AD groups of the current user, transitive, with how each is reached.")
     async def ad_groups(self, info: Info) -> list[GroupMembership]:
@@ -182,7 +185,14 @@ def build_identity(row: Row) -> DeviceIdentity:
     )
     bindings = sorted(
         (
-            IpBindingInfo(ip=b[0], since=b[1], until=b[2], last_seen=_confirmed(b[3], b[2], conf), source=b[4])
+            IpBindingInfo(
+                ip=b[0],
+                mac=b[5],
+                since=b[1],
+                until=b[2],
+                last_seen=_confirmed(b[3], b[2], conf) if b[5] == d.get("uid") else b[3],
+                source=b[4],
+            )
             for b in row["bindings"]
             if b[0] is not None
         ),
