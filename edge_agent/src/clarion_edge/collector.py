@@ -61,6 +61,10 @@ class Agent:
             max_bytes=settings.spool_max_bytes,
             policy="drop_newest" if settings.spool_full_policy == "drop_newest" else "drop_oldest",
         )
+        for seq, agent_id in self.spool.recovered_agents.items():
+            if agent_id != settings.agent_id:  # the server would refuse them forever and block the queue
+                reason = f"spooled by agent {agent_id!r}, this agent is {settings.agent_id!r}: resend with its token"
+                self.spool.reject(seq, {"outcome": "rejected", "error": reason})
         self.seqs = SeqStore(settings.spool_dir, floor=self.spool.max_seq)
         self.sender = Sender(settings.server, settings.token, timeout=settings.timeout, retries=settings.retries,
                              verify=settings.verify)  # fmt: skip

@@ -86,6 +86,7 @@ class Spool:
         self._index: dict[int, int] = {}  # seq -> size in bytes, insertion order == seq order
         self._bytes = 0
         self._max_seq_seen = 0
+        self.recovered_agents: dict[int, str] = {}  # seq -> agent_id of batches found at start
         for d in (self.directory, self.pending_dir, self.rejected_dir):
             d.mkdir(parents=True, exist_ok=True)
         self._recover()
@@ -116,6 +117,7 @@ class Spool:
                 self._discard(path)
                 continue
             found[seq] = len(data)
+            self.recovered_agents[seq] = graph.agent_id
         for seq in sorted(found):
             self._index[seq] = found[seq]
             self._bytes += found[seq]

@@ -96,3 +96,18 @@ def test_status_endpoint_reports_and_healthz_fails_when_a_stage_died() -> None:
         assert httpx.get(base + "/nope").status_code == 404
     finally:
         server.stop()
+
+
+def test_batches_spooled_under_another_agent_id_are_set_aside_at_start(tmp_path: Path) -> None:
+    from edge_samples import sample_graph
+
+    from clarion_edge.spool import Spool
+
+    Spool(tmp_path / "spool").put(sample_graph(4, agent_id="edge-old").sealed())
+    Spool(tmp_path / "spool").put(sample_graph(5, agent_id="edge-1").sealed())
+    settings = Settings(agent_id="edge-1", server="http://127.0.0.1:9", token="t", spool_dir=tmp_path / "spool")
+    agent = Agent(settings)
+    assert agent.spool.pending_seqs() == [5]
+    assert (tmp_path / "spool" / "rejected" / "00000000000000000004.reason.json").exists()
+    assert agent.seqs.next() == 6
+    agent.sender.close()
