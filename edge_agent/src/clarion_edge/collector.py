@@ -32,6 +32,7 @@ from clarion_edge.udp import drain, exporter_name, kernel_drops, open_udp, wait_
 log = logging.getLogger(__name__)
 
 DRAIN_BATCH = 1024
+RATE_EVERY = 5.0  # seconds over which the status endpoint's rates are measured
 _Batch = tuple[int, list[tuple[bytes, tuple[str, int]]]]
 
 
@@ -90,6 +91,7 @@ class Agent:
         self._threads: list[threading.Thread] = []
         self._switches: dict[str, wire.SwitchInfo] = {}
         self._names: dict[tuple[str, int], tuple[str, str]] = {}
+        self.rates: dict[str, float] = {}
         self._status: StatusServer | None = None
         self._lock = threading.Lock()
 
@@ -224,17 +226,26 @@ class Agent:
             )  # fmt: skip
 
     def _monitor(self) -> None:
+        """Every RATE_EVERY seconds: update the rates of the status; every log_every: a log line."""
         last = (time.monotonic(), 0, 0)
-        while not self._stop_rx.wait(self.settings.log_every):
+        next_log = time.monotonic() + self.settings.log_every
+        while not self._stop_rx.wait(min(RATE_EVERY, self.settings.log_every)):
             t, c = time.monotonic(), self.counters
             dt = max(t - last[0], 1e-9)
-            log.info(
-                "rates: %.0f datagrams/s, %.0f records/s; kernel drops %s; receiver waited %.1f s; "
-                "spool %d batches; last send %s",
-                (c.datagrams - last[1]) / dt, (c.records - last[2]) / dt, self._kernel_drops(), c.backpressure_s,
-                self.spool.depth, (self.shipper.last_result or {}).get("outcome", "-"),
-            )  # fmt: skip
+            self.rates = {
+                "datagrams_per_s": round((c.datagrams - last[1]) / dt, 1),
+                "records_per_s": round((c.records - last[2]) / dt, 1),
+                "over_s": round(dt, 1),
+            }
             last = (t, c.datagrams, c.records)
+            if t >= next_log:
+                next_log = t + self.settings.log_every
+                log.info(
+                    "rates: %.0f datagrams/s, %.0f records/s; kernel drops %s; receiver waited %.1f s; "
+                    "spool %d batches; last send %s",
+                    self.rates["datagrams_per_s"], self.rates["records_per_s"], self._kernel_drops(),
+                    c.backpressure_s, self.spool.depth, (self.shipper.last_result or {}).get("outcome", "-"),
+                )  # fmt: skip
 
     def _kernel_drops(self) -> int | None:
         drops = [kernel_drops(s) for s in self._socks]
@@ -256,6 +267,7 @@ class Agent:
             "agent_id": self.settings.agent_id,
             "version": __version__,
             "uptime_s": round(time.time() - self.started, 1),
+            "rates": self.rates,
             "receiver": {
                 "datagrams": c.datagrams,
                 "bytes": c.bytes,

@@ -37,7 +37,7 @@ def test_ipv4_and_ipv6_exporters_become_two_switches_and_stop_flushes(
     p4, p6 = _udp_port(socket.AF_INET, "127.0.0.1"), _udp_port(socket.AF_INET6, "::1")
     settings = Settings(
         agent_id="edge-1", server=graph_server.url, token="tok-edge-1", listen=(f"127.0.0.1:{p4}", f"[::1]:{p6}"),
-        status_listen="", window=3600, spool_dir=tmp_path / "spool", exporters={"127.0.0.1": "sw-v4"},
+        status_listen="", window=3600, spool_dir=tmp_path / "spool", exporters={"127.0.0.1": "sw-v4"}, log_every=0.2,
     )  # fmt: skip
     agent = Agent(settings)
     agent.start()
@@ -58,6 +58,11 @@ def test_ipv4_and_ipv6_exporters_become_two_switches_and_stop_flushes(
     assert any(k.startswith("127.0.0.1:") for k in exporters)
     assert any(k.startswith("[::1]:") for k in exporters)
     assert status["aggregator"]["open_windows"] == 2  # an hour-long window: nothing sent yet
+    assert status["receiver"]["datagrams"] == 10
+    assert status["dead_threads"] == []
+    while not agent.status()["rates"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert set(agent.status()["rates"]) == {"datagrams_per_s", "records_per_s", "over_s"}
     assert graph_server.ledger.graphs == []
     agent.stop()  # flushes both open windows to the spool and sends them
     by_switch = {g.switch.switch_id: g for g in graph_server.ledger.graphs}
