@@ -97,15 +97,23 @@ class Agent:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
-        self._socks = [open_udp(a, self.settings.rcvbuf) for a in self.settings.listen]
+        """Bind every socket first (a taken port fails before anything runs), then start the stages."""
+        try:
+            for address in self.settings.listen:
+                self._socks.append(open_udp(address, self.settings.rcvbuf))
+            if self.settings.status_listen:
+                self._status = StatusServer(self.settings.status_listen, self.status, self.dead_threads)
+        except OSError:
+            for sock in self._socks:
+                sock.close()
+            raise
         self.shipper.start()
         self._spawn(self._work, "worker")
         self._spawn(self._build, "builder")
         for sock in self._socks:
             self._spawn(lambda s=sock: self._receive(s), f"rx-{sock.getsockname()[1]}")
         self._spawn(self._monitor, "monitor")
-        if self.settings.status_listen:
-            self._status = StatusServer(self.settings.status_listen, self.status, self.dead_threads)
+        if self._status is not None:
             self._status.start()
         log.info(
             "clarion-edge %s agent %s: window %ss, server %s, spool %s (%d batches pending)",
@@ -124,10 +132,15 @@ class Agent:
         for t in self._threads:
             if "-rx-" in t.name:
                 t.join(5)
-        self._rx.put(None)  # behind the receivers' last batches: the worker flushes and forwards None
-        for t in self._threads:
-            if t.name.endswith(("worker", "builder")):
-                t.join(120)
+        workers = [t for t in self._threads if t.name.endswith(("worker", "builder"))]
+        while workers[0].is_alive():  # behind the receivers' last batches: the worker flushes, forwards None
+            try:
+                self._rx.put(None, timeout=0.5)
+                break
+            except queue.Full:
+                continue
+        for t in workers:
+            t.join(120)
         deadline = time.monotonic() + send_grace
         while self.spool.depth and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -116,3 +116,17 @@ def test_batches_spooled_under_another_agent_id_are_set_aside_at_start(tmp_path:
     assert (tmp_path / "spool" / "rejected" / "00000000000000000004.reason.json").exists()
     assert agent.seqs.next() == 6
     agent.sender.close()
+
+
+def test_a_taken_port_fails_at_start_with_the_address_named(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        settings = Settings(agent_id="edge-1", server="http://127.0.0.1:9", token="t", spool_dir=tmp_path,
+                            listen=(f"127.0.0.1:{port}",), status_listen="")  # fmt: skip
+        agent = Agent(settings)
+        with pytest.raises(OSError, match=rf"cannot listen for NetFlow on UDP 127.0.0.1:{port}"):
+            agent.start()
+        assert agent.shipper.alive
+        assert agent.dead_threads() == []
+        agent.sender.close()
