@@ -2,7 +2,7 @@
 
 Run from the repository root: ``.venv/bin/python tests/benchmarks/clustering_core.py [--sizes 10000 50000 100000]
 [--runs 3]``. Each campus is generated once (not timed) and saved; each run is a fresh process that loads the
-snapshot, warms fast_hdbscan (not timed: a worker does that once at start), then times ``run_clustering``.
+snapshot, warms the clustering library (not timed: a worker does that once at start), then times ``run_clustering``.
 Reported per size: median seconds, median peak RSS of the run process, ARI against the true roles, noise
 share and roles found. Targets: 100,000 devices in < 30 s with peak memory < 4 GB on 2 cores.
 The last line printed is one JSON object.

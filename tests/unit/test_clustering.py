@@ -1,7 +1,6 @@
 """Clustering end to end on a small synthetic campus, and the pure pieces (matching, SGTs, quality) exactly.
 
-The campus run is shared by the tests of this module (one HDBSCAN fit, a few seconds once
-fast_hdbscan's compiled code is cached; its first compilation in a fresh environment takes a minute or two).
+The campus run is shared by the tests of this module (one clustering run of a few seconds).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """HDBSCAN over the behavioural features, with canonical labels so equal input gives equal output.
 
-The library is fast_hdbscan (measured in docs/decisions/0003-hdbscan-implementation.md), exact
-below 31 dimensions. Above ``max_fit_points`` devices it is fitted on a deterministic sample and
-the other devices join the cluster of their nearest sampled neighbour when they lie within its
-core distance (inside the dense region); the others stay noise. Noise is never forced into a cluster.
+The library is ``hdbscan`` (Borůvka KD-tree; chosen by measurement in
+docs/decisions/0003-hdbscan-implementation.md). Above ``max_fit_points`` devices it is fitted on a
+deterministic sample and the other devices join the cluster of their nearest sampled neighbour
+when they lie within its core distance (inside the dense region); the others stay noise. Noise
+is never forced into a cluster.
 """
 
 from __future__ import annotations
@@ -38,25 +39,24 @@ class Partition:
 
 
 def _hdbscan(x: Floats, min_cluster_size: int, min_samples: int) -> tuple[Ints, Floats, Floats]:
-    """labels, membership probabilities and core distances from fast_hdbscan."""
-    # Imported late: loading its numba code costs seconds (and compiling it, the first time, a minute).
-    from fast_hdbscan.hdbscan import fast_hdbscan  # type: ignore[import-untyped]
+    """labels, membership probabilities and core distances (ADR 0003: the ``hdbscan`` library, Borůvka KD-tree)."""
+    import hdbscan  # type: ignore[import-untyped]
 
-    if len(x) < max(min_cluster_size, 2):
-        return np.full(len(x), -1, dtype=np.int64), np.zeros(len(x)), np.full(len(x), np.inf)
-    result = fast_hdbscan(
-        np.ascontiguousarray(x, dtype=np.float64),
-        min_samples=int(min(min_samples, len(x) - 1)),
+    n = len(x)
+    if n < max(min_cluster_size, 2):
+        return np.full(n, -1, dtype=np.int64), np.zeros(n), np.full(n, np.inf)
+    k = int(min(min_samples, n - 1))
+    model = hdbscan.HDBSCAN(
         min_cluster_size=int(min_cluster_size),
-        # reproducible=True was 4-7x slower and gave identical labels and probabilities here (ADR 0003);
-        # the single-linkage hierarchy does not depend on which of several equal-weight MSTs is found.
-        reproducible=False,
-        return_trees=True,
-    )
-    labels = np.asarray(result[0], dtype=np.int64)
-    probs = np.asarray(result[1], dtype=np.float64)
-    core = np.asarray(result[-1], dtype=np.float64)
-    return labels, probs, core
+        min_samples=k,
+        algorithm="boruvka_kdtree",
+        core_dist_n_jobs=1,  # one thread: deterministic, and the second core stays with the API
+    ).fit(np.ascontiguousarray(x, dtype=np.float64))
+    labels = np.asarray(model.labels_, dtype=np.int64)
+    probs = np.asarray(model.probabilities_, dtype=np.float64)
+    # Core distance as hdbscan defines it: the distance to the k-th nearest point, the point itself included.
+    dist, _ = NearestNeighbors(n_neighbors=k, algorithm="kd_tree").fit(x).kneighbors(x)
+    return labels, probs, np.asarray(dist[:, -1], dtype=np.float64)
 
 
 def canonical_labels(labels: Ints, keys: list[str]) -> Ints:
@@ -162,9 +162,9 @@ def _project(x: Floats, k: int) -> Floats:
 
 
 def warm_up() -> float:
-    """Load (or, the first time in an environment, compile) fast_hdbscan's code; returns seconds taken.
+    """Import the clustering library and run it once on tiny data; returns seconds taken.
 
-    A long-lived worker calls this once at start so the first real run does not pay for it.
+    A long-lived worker may call this at start so the first real run pays no import cost.
     """
     import time
 

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # Limits on parameters: outside them HDBSCAN either finds nothing useful or takes unbounded time.
-MAX_SVD_COMPONENTS = 30  # fast_hdbscan is exact up to 30 dimensions, approximate above
+MAX_SVD_COMPONENTS = 30  # KD-tree HDBSCAN slows sharply with dimensions (ADR 0003)
 MAX_MIN_CLUSTER_SIZE = 100_000
 
 
