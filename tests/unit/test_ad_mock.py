@@ -35,6 +35,7 @@ class MockDirectory:
         self.conn = ldap3.Connection(self.server, user=SVC, password="pw", client_strategy=ldap3.MOCK_SYNC)
         self.usn = 1000
         self.server.info.other["highestCommittedUSN"] = [str(self.usn)]
+        self.server.info.other["defaultNamingContext"] = [BASE]  # the offline info describes DC=AD2012,DC=LAB
         svc = {"userPassword": "pw", "sAMAccountName": "svc", "objectSid": sid_bytes(f"{DOMAIN}-1100")}
         self._add(SVC, "person", svc)
         assert self.conn.bind()

@@ -189,6 +189,7 @@ class ADClient:
         self.config = config
         self._server = server  # tests inject an ldap3 MOCK server; None means a real one from config.url
         self._conn: Any = None
+        self._naming_context: str | None = None
 
     def __enter__(self) -> ADClient:
         self.connect()
@@ -277,13 +278,19 @@ class ADClient:
         found = self.conn.response[0]["attributes"]
         return {name: found[name] for name in attributes if name in found}
 
+    def naming_context(self) -> str:
+        """The domain's root DN (read once per connection); DN lookups search here even when base_dn is an OU."""
+        if self._naming_context is None:
+            value = _text(_first(self.root_dse(["defaultNamingContext"]), "defaultNamingContext"))
+            if not value:
+                if not self.config.base_dn:
+                    raise self._fail("server has no defaultNamingContext; set base_dn")
+                value = self.config.base_dn
+            self._naming_context = value
+        return self._naming_context
+
     def base_dn(self) -> str:
-        if self.config.base_dn:
-            return self.config.base_dn
-        value = _text(_first(self.root_dse(["defaultNamingContext"]), "defaultNamingContext"))
-        if not value:
-            raise self._fail("server has no defaultNamingContext; set base_dn")
-        return value
+        return self.config.base_dn or self.naming_context()
 
     def highest_committed_usn(self) -> int:
         return _int(_first(self.root_dse(["highestCommittedUSN"]), "highestCommittedUSN"))
@@ -334,7 +341,7 @@ class ADClient:
         """Fetch objects by DN in OR-batches; values are escaped, so a DN with ``(*)\\`` cannot alter the filter."""
         pending = sorted(set(dns))
         attrs = list(attributes)
-        base = self.base_dn()
+        base = self.naming_context()
         for start in range(0, len(pending), DN_LOOKUP_BATCH):
             chunk = pending[start : start + DN_LOOKUP_BATCH]
             ors = "".join(f"(distinguishedName={escape_filter_chars(dn)})" for dn in chunk)
@@ -343,7 +350,7 @@ class ADClient:
     def groups_in_chain(self, user_dn: str) -> list[tuple[str, dict[str, Any]]]:
         """Server-side transitive groups of one DN (LDAP_MATCHING_RULE_IN_CHAIN); real AD/Samba only."""
         flt = f"(&{GROUP_FILTER}(member:{IN_CHAIN}:={escape_filter_chars(user_dn)}))"
-        return list(self.paged_search(self.base_dn(), flt, ["objectSid", "sAMAccountName"]))
+        return list(self.paged_search(self.naming_context(), flt, ["objectSid", "sAMAccountName"]))
 
     def token_groups(self, user_dn: str) -> list[str]:
         """Security-group SIDs from the constructed ``tokenGroups`` (base-scope read; expensive at scale)."""
@@ -359,7 +366,7 @@ class ADClient:
         controls = [(SHOW_DELETED_OID, True, None)]
         out = []
         for _dn, attrs in self.paged_search(
-            self.base_dn(), flt, ["objectSid", "objectClass", "uSNChanged"], controls=controls
+            self.naming_context(), flt, ["objectSid", "objectClass", "uSNChanged"], controls=controls
         ):
             raw = _first(attrs, "objectSid")
             if raw is None:
