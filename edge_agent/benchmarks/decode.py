@@ -52,14 +52,19 @@ def streams(flows: int, workdir: Path) -> dict[str, list[bytes]]:
 
 
 def timed(fn: Callable[[], int], runs: int) -> dict[str, float]:
-    """Median records/s over ``runs`` (wall and process CPU)."""
+    """Median records/s over ``runs`` (wall and process CPU), and the best CPU figure."""
     wall, cpu, records = [], [], 0
     for _ in range(runs):
         w0, c0 = time.perf_counter(), time.process_time()
         records = fn()
         wall.append(records / (time.perf_counter() - w0))
         cpu.append(records / max(time.process_time() - c0, 1e-9))
-    return {"records": records, "rps": statistics.median(wall), "cpu_rps": statistics.median(cpu)}
+    return {
+        "records": records,
+        "rps": statistics.median(wall),
+        "cpu_rps": statistics.median(cpu),
+        "best_cpu_rps": max(cpu),  # the least disturbed run, on a shared machine
+    }
 
 
 def clarion_batched(datagrams: list[bytes], batch: int) -> Callable[[], int]:
@@ -142,7 +147,7 @@ def nfcapd_cpu(datagrams: list[bytes], runs: int, workdir: Path) -> dict[str, fl
         summary = subprocess.run(["nfdump", "-R", str(directory), "-I"], capture_output=True, text=True, check=True)
         stored = next(int(x.split(":")[1]) for x in summary.stdout.splitlines() if x.startswith("Flows:"))
         rates.append(stored / max(cpu, 1e-9))
-    return {"records": stored, "cpu_rps": statistics.median(rates)}
+    return {"records": stored, "cpu_rps": statistics.median(rates), "best_cpu_rps": max(rates)}
 
 
 def main() -> int:
