@@ -72,6 +72,7 @@ SERVICES: dict[tuple[int, int], tuple[str, str, str]] = {
     (TCP, 5223): ("apple push", "push services", "mobile devices"),
     (TCP, 5228): ("google push", "push services", "mobile devices"),
     (UDP, 161): ("snmp", "managed devices", "monitoring servers"),
+    (ICMP, 0): ("ping", "managed devices", "monitoring servers"),
     (UDP, 162): ("snmp-trap", "monitoring servers", "managed devices"),
     (UDP, 514): ("syslog", "log collectors", "log senders"),
     (UDP, 69): ("tftp", "tftp servers", "phones"),
@@ -79,13 +80,25 @@ SERVICES: dict[tuple[int, int], tuple[str, str, str]] = {
     (TCP, 3389): ("rdp", "rdp hosts", "admin hosts"),
     (TCP, 5985): ("winrm", "windows servers", "admin hosts"),
     (UDP, 123): ("ntp", "time servers", "ntp clients"),
-    (TCP, 10000): ("ndmp backup", "backed-up servers", "backup servers"),
+    (TCP, 10000): ("ndmp backup", "servers", "backup servers"),
     (TCP, 3260): ("iscsi", "storage", "storage clients"),
     (UDP, 1812): ("radius", "radius servers", "network devices"),
 }
 
-#: Services too common to name a cluster by (nearly everything uses them); still shown in reasons.
-GENERIC = {(UDP, 53), (UDP, 67), (UDP, 123), (TCP, 443), (UDP, 443), (TCP, 80)}
+#: Services too common to name a cluster by (nearly everything uses them, or every managed device
+#: answers them); they name a cluster only when nothing else sets it apart, and still show in reasons.
+GENERIC = {
+    (UDP, 53),
+    (UDP, 67),
+    (UDP, 123),
+    (TCP, 443),
+    (UDP, 443),
+    (TCP, 80),
+    (UDP, 514),
+    (UDP, 161),
+    (ICMP, 0),
+    (TCP, 10000),
+}
 SHARE_FLOOR = 0.01  # smoothing of shares in lifts, so a service absent elsewhere does not divide by zero
 
 
@@ -168,8 +181,10 @@ def _describe_one(
     # Order by score, ties by name, so equal input gives equal labels.
     candidates.sort(key=lambda t: (-t[0], t[1], f.service_names[t[2]]))
 
-    word, direction = _word(f, candidates, sc_in, sc_out)
-    same_dir = [t for t in candidates if t[1] == direction][:3]
+    word, direction, source = _word(f, candidates, sc_in, sc_out)
+    same_dir = [t for t in candidates if t[1] == direction]
+    # The service that gave the word leads; then the next most distinguishing ones.
+    same_dir = sorted(same_dir, key=lambda t: t[2] != source)[:3]
     label = word
     if same_dir:
         label = f"{word}: {direction} " + ", ".join(_service_title(f, t[2]) for t in same_dir)
@@ -206,21 +221,17 @@ def _word(
     candidates: list[tuple[float, str, int, float, float, float]],
     sc_in: npt.NDArray[np.float64],
     sc_out: npt.NDArray[np.float64],
-) -> tuple[str, str]:
-    """The human word for a cluster and the direction its label lists services in."""
-    for _, direction, j, _m, _o, _lift in candidates:
-        key = (int(f.service_protocols[j]), int(f.service_ports[j]))
-        if key in SERVICES and key not in GENERIC:
-            entry = SERVICES[key]
-            return (entry[1] if direction == "serves" else entry[2]), direction
-    for _, direction, j, _m, _o, _lift in candidates:
-        key = (int(f.service_protocols[j]), int(f.service_ports[j]))
-        if key in SERVICES:
-            entry = SERVICES[key]
-            return (entry[1] if direction == "serves" else entry[2]), direction
+) -> tuple[str, str, int]:
+    """The human word for a cluster, the direction its label lists services in, and the service it came from."""
+    for generic_ok in (False, True):
+        for _, direction, j, _m, _o, _lift in candidates:
+            key = (int(f.service_protocols[j]), int(f.service_ports[j]))
+            if key in SERVICES and (generic_ok or key not in GENERIC):
+                entry = SERVICES[key]
+                return (entry[1] if direction == "serves" else entry[2]), direction, j
     if candidates:
         _, direction, j, *_ = candidates[0]
         kind = "servers of" if direction == "serves" else "clients of"
-        return f"{kind} {f.service_names[j]}", direction
+        return f"{kind} {f.service_names[j]}", direction, j
     client_share = f.scalar_names.index("client share of flows")
-    return ("clients" if sc_in[client_share] >= 0.5 else "servers"), "uses"
+    return ("clients" if sc_in[client_share] >= 0.5 else "servers"), "uses", -1
