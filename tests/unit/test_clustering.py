@@ -156,3 +156,17 @@ def test_quality_scores_exactly_on_a_hand_made_run() -> None:
     assert q.noise_share == pytest.approx(1 / 6)
     assert adjusted_rand(["p", "p", "c", "c"], [0, 0, 1, 1]) == 1.0
     assert q.ari == pytest.approx(adjusted_rand([roles[d] for d in "abcdef"], [0, 0, 1, 1, -1, 1]))
+
+
+def test_a_sampled_fit_assigns_the_rest_close_to_a_full_fit(run: ClusteringRun, campus: Campus) -> None:
+    """Above max_fit_points HDBSCAN sees a hashed sample; the others join their nearest fitted neighbour."""
+    sampled = run_clustering(snapshot_from_campus(campus), PARAMS, max_fit_points=1000, now_ms=NOW)
+    full_labels = run.labels_by_device()
+    sampled_labels = sampled.labels_by_device()
+    devices = sorted(full_labels)
+    assert sorted(sampled_labels) == devices
+    agreement = adjusted_rand([str(full_labels[d]) for d in devices], [sampled_labels[d] for d in devices])
+    assert agreement >= 0.8
+    q = evaluate(sampled, campus.true_role)
+    assert q.noise_share <= 0.25
+    assert {"ip_phone", "ip_camera", "badge_reader"} <= {r for r, ok in q.roles_found.items() if ok}
