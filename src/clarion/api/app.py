@@ -21,6 +21,7 @@ from clarion.api.identity import router as identity_router
 from clarion.api.ingest import router as ingest_router
 from clarion.api.metrics import Metrics
 from clarion.config import Settings
+from clarion.ingest.followup import IdentityFollowUp
 from clarion.jobs.runner import JobRunner
 from clarion.store.factory import open_store
 from clarion.store.port import GraphStore
@@ -39,11 +40,13 @@ def create_app(settings: Settings, store: GraphStore | None = None) -> FastAPI:
         owned = store is None
         app.state.store = store if store is not None else await run_in_threadpool(open_store, settings)
         app.state.jobs = JobRunner(timeout_s=settings.job_timeout_s)
+        app.state.followup = IdentityFollowUp(app.state.store)
         try:
             await run_in_threadpool(app.state.store.ensure_schema)
             yield
         finally:
             app.state.jobs.close()
+            await run_in_threadpool(app.state.followup.close)
             if owned:
                 await run_in_threadpool(app.state.store.close)
 

@@ -118,6 +118,7 @@ async def post_graph(
     else:
         metrics.batches.labels("applied").inc()
         metrics.flow_edges.inc(result.batch.n_flows_rows)
+        request.app.state.followup.submit(graph)  # bindings and correlation, off the request path
     return JSONResponse(result.as_json())
 
 
