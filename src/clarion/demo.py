@@ -24,6 +24,7 @@ from clarion.api.app import create_app
 from clarion.cluster_cli import cluster_remote, print_clusters
 from clarion.config import Settings
 from clarion.console import wide_console
+from clarion.identity.demo import identity_payload
 from clarion.server import BackgroundServer
 from clarion.store.factory import open_store
 from clarion.synth import CampusSpec, generate_campus
@@ -126,10 +127,6 @@ def _show_exactly_once(console: Console, url: str, g: wire.EdgeGraph, token: str
 
 def _feed_identity(console: Console, url: str, admin: str, campus: Any) -> None:
     """What ISE (pxGrid sessions, TrustSec names) would tell Clarion about the campus."""
-    try:
-        from clarion.identity.demo import identity_payload
-    except ImportError:  # identity ingestion not available in this build
-        return
     body = identity_payload(campus)
     r = httpx.post(f"{url}/api/v1/identity", json=body, headers={"Authorization": f"Bearer {admin}"}, timeout=300)
     r.raise_for_status()
