@@ -76,8 +76,19 @@ def status(port: int) -> dict[str, Any]:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of the process and its live children (the worker process)."""
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 def send(udp_port: int, pool: list[tuple[bytes, int, int]], rate: int, seconds: float) -> tuple[dict[str, int], float]:
@@ -111,6 +122,7 @@ def main() -> None:
     ap.add_argument("--window", type=float, default=10.0, help="agent window in seconds")
     ap.add_argument("--hosts", type=int, default=5000, help="distinct local hosts in the traffic")
     ap.add_argument("--pool", type=int, default=4000, help="distinct datagrams to cycle through")
+    ap.add_argument("--worker", choices=("thread", "process"), default="process", help="agent decode/aggregate stage")
     ap.add_argument("--rcvbuf", type=int, default=32 << 20, help="agent UDP receive buffer in bytes")
     ap.add_argument("--nice", type=int, default=0, help="nice value for the agent and the sender (negative needs "
                     "root): on a shared machine, approximates hosts where each has its core")  # fmt: skip
@@ -120,7 +132,7 @@ def main() -> None:
     server = GraphServer(tokens={"tok-bench": "edge-bench"}).start()
     udp_port, status_port = _port(socket.SOCK_DGRAM), _port(socket.SOCK_STREAM)
     tmp = Path(tempfile.mkdtemp(prefix="clarion-edge-bench-"))
-    env = {**os.environ, "CLARION_EDGE_TOKEN": "tok-bench"}
+    env = {**os.environ, "CLARION_EDGE_TOKEN": "tok-bench", "CLARION_EDGE_WORKER": args.worker}
     (tmp / "agent.toml").write_text(f"[limits]\nrcvbuf = {args.rcvbuf}\n")
     argv = [sys.executable, "-m", "clarion_edge", "run", "--config", str(tmp / "agent.toml"),
             "--listen", f"127.0.0.1:{udp_port}", "--server", server.url,
@@ -162,6 +174,7 @@ def main() -> None:
     got = server.ledger.totals()
     report = {
         "rate_asked": args.rate,
+        "worker": args.worker,
         "nice": args.nice,
         "rcvbuf": args.rcvbuf,
         "rate_sent": round(sent["flows"] / elapsed),

@@ -77,7 +77,7 @@ def run(
     """Run the agent until SIGTERM/SIGINT, then flush open windows to the spool.
 
     Settings come from the TOML file, then CLARION_EDGE_* variables (LISTEN, SERVER, TOKEN, TOKEN_FILE, AGENT_ID,
-    SWITCH_ID, WINDOW, SPOOL_DIR, STATUS_LISTEN, SITE_PREFIXES), then these flags.
+    SWITCH_ID, WINDOW, SPOOL_DIR, STATUS_LISTEN, SITE_PREFIXES, WORKER), then these flags.
 
     Example: clarion-edge run -c /etc/clarion-edge/clarion-edge.toml --window 30
     """

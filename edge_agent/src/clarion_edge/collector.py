@@ -1,5 +1,9 @@
 """The running agent: UDP receivers -> decoder + aggregator -> graph builder + spool -> sender.
 
+Decoding and aggregation (stage.py) run in a worker process by default (``worker = "process"``),
+so they do not share the interpreter lock with the receivers, the builder and the sender; with
+``worker = "thread"`` everything stays in one process.
+
 Stages are threads joined by bounded queues. When the decoder falls behind, the receiver waits
 for room instead of copying datagrams it cannot hand on (which would only steal the GIL from the
 decoder): the kernel socket buffer absorbs the burst, and what overflows it is counted by the
@@ -14,20 +18,19 @@ import queue
 import socket
 import threading
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from clarion_edge import __version__, wire
-from clarion_edge.aggregator import Aggregator, AggregatorConfig, ClosedWindow
-from clarion_edge.config import IDENT, Settings
-from clarion_edge.netflow.decoder import Decoder
+from clarion_edge import __version__
+from clarion_edge.aggregator import AggregatorConfig, ClosedWindow
+from clarion_edge.config import Settings
 from clarion_edge.sender import Sender
 from clarion_edge.seq import SeqStore
 from clarion_edge.shipper import Shipper
 from clarion_edge.spool import Spool
+from clarion_edge.stage import FlowStage, now_ms, spawn_child
 from clarion_edge.status import StatusServer
-from clarion_edge.udp import drain, exporter_name, kernel_drops, open_udp, wait_readable
+from clarion_edge.udp import drain, kernel_drops, open_udp, wait_readable
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +39,11 @@ RATE_EVERY = 5.0  # seconds over which the status endpoint's rates are measured
 _Batch = tuple[int, list[tuple[bytes, tuple[str, int]]]]
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 @dataclass
 class Counters:
     datagrams: int = 0
     bytes: int = 0
     backpressure_s: float = 0.0
-    records: int = 0
     windows_built: int = 0
     failed_datagrams: int = 0
     graphs_spooled: int = 0
@@ -70,17 +68,17 @@ class Agent:
         self.sender = Sender(settings.server, settings.token, timeout=settings.timeout, retries=settings.retries,
                              verify=settings.verify)  # fmt: skip
         self.shipper = Shipper(self.spool, self.seqs, self.sender)
-        self.aggregator = Aggregator(
-            AggregatorConfig(
-                agent_id=settings.agent_id,
-                window_s=settings.window,
-                site_prefixes=settings.site_prefixes,
-                max_keys=settings.max_keys,
-                max_nodes=settings.max_nodes,
-                max_edges=settings.max_edges,
-            )
+        self.agg_config = AggregatorConfig(
+            agent_id=settings.agent_id,
+            window_s=settings.window,
+            site_prefixes=settings.site_prefixes,
+            max_keys=settings.max_keys,
+            max_nodes=settings.max_nodes,
+            max_edges=settings.max_edges,
         )
-        self.decoder = Decoder()
+        self.stage = FlowStage(self.agg_config, settings.exporters, settings.switch_id)  # used in thread mode
+        self._child: Any = None  # process mode: the worker process and its pipes
+        self._child_status: dict[str, Any] = {}
         self.counters = Counters()
         self.started = time.time()
         self._rx: queue.Queue[_Batch | None] = queue.Queue(maxsize=settings.queue_batches)
@@ -89,8 +87,6 @@ class Agent:
         self._stop_rx = threading.Event()
         self._socks: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
-        self._switches: dict[str, wire.SwitchInfo] = {}
-        self._names: dict[tuple[str, int], tuple[str, str]] = {}
         self.rates: dict[str, float] = {}
         self._status: StatusServer | None = None
         self._lock = threading.Lock()
@@ -108,7 +104,12 @@ class Agent:
                 sock.close()
             raise
         self.shipper.start()
-        self._spawn(self._work, "worker")
+        if self.settings.worker == "process":
+            self._child = spawn_child(self.agg_config, self.settings.exporters, self.settings.switch_id)
+            self._spawn(self._forward, "worker")
+            self._spawn(self._collect, "collector")
+        else:
+            self._spawn(self._work, "worker")
         self._spawn(self._build, "builder")
         for sock in self._socks:
             self._spawn(lambda s=sock: self._receive(s), f"rx-{sock.getsockname()[1]}")
@@ -132,7 +133,7 @@ class Agent:
         for t in self._threads:
             if "-rx-" in t.name:
                 t.join(5)
-        workers = [t for t in self._threads if t.name.endswith(("worker", "builder"))]
+        workers = [t for t in self._threads if t.name.endswith(("worker", "collector", "builder"))]
         while workers[0].is_alive():  # behind the receivers' last batches: the worker flushes, forwards None
             try:
                 self._rx.put(None, timeout=0.5)
@@ -141,6 +142,8 @@ class Agent:
                 continue
         for t in workers:
             t.join(120)
+        if self._child is not None:
+            self._child[0].join(10)
         deadline = time.monotonic() + send_grace
         while self.spool.depth and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -173,47 +176,49 @@ class Agent:
                     c.backpressure_s += 0.25
 
     def _work(self) -> None:
+        """Thread mode: decode and aggregate here."""
         while True:
             try:
                 item = self._rx.get(timeout=0.25)
             except queue.Empty:
-                self._emit(self.aggregator.poll(now_ms()))
+                self._emit(self.stage.poll(now_ms()))
                 continue
             if item is None:
-                self._emit(self.aggregator.flush_all(now_ms()))
+                self._emit(self.stage.flush(now_ms()))
                 self._closed.put(None)
                 return
+            self._emit(self.stage.process(*item))
+
+    def _forward(self) -> None:
+        """Process mode: hand batches to the worker process (the pipe blocks when it is behind)."""
+        _, inbox, _ = self._child
+        while True:
+            item = self._rx.get()
             try:
-                self._process(*item)
-            except Exception:  # a bug must not stop collection: the batch is logged and counted
-                log.exception("processing a batch of %d datagrams failed", len(item[1]))
-                self.counters.failed_datagrams += len(item[1])
+                inbox.send(("stop",) if item is None else ("batch", *item))
+            except (BrokenPipeError, OSError):
+                log.error("the worker process is gone; %s", "stopping" if item is None else "dropping a batch")
+                if item is not None:
+                    self.counters.failed_datagrams += len(item[1])
+            if item is None:
+                return
 
-    def _process(self, received: int, batch: list[tuple[bytes, tuple[str, int]]]) -> None:
-        by_exporter: dict[str, list[tuple[bytes, str, int]]] = defaultdict(list)
-        ips: dict[str, str] = {}
-        names = self._names
-        for data, addr in batch:
-            name = names.get(addr)
-            if name is None:
-                if len(names) > 65_536:  # exporters' source ports churn: keep the cache bounded
-                    names.clear()
-                name = names[addr] = exporter_name(addr)
-            by_exporter[name[0]].append((data, name[0], received))
-            ips[name[0]] = name[1]
-        for key, items in by_exporter.items():
-            recs = self.decoder.decode_batch(items)
-            self.counters.records += len(recs)
-            self._emit(self.aggregator.add(self._switch(ips[key]), recs, received))
-
-    def _switch(self, ip: str) -> wire.SwitchInfo:
-        info = self._switches.get(ip)
-        if info is None:
-            sid = self.settings.exporters.get(ip) or self.settings.switch_id or ip
-            if not IDENT.match(sid):  # "::1" cannot start an id: the wire wants a leading letter or digit
-                sid = f"exporter-{sid}"
-            info = self._switches[ip] = wire.SwitchInfo(switch_id=sid, mgmt_ip=wire.normalise_ip(ip))
-        return info
+    def _collect(self) -> None:
+        """Process mode: closed windows and status from the worker process."""
+        proc, _, outbox = self._child
+        while True:
+            try:
+                msg = outbox.recv()
+            except (EOFError, OSError):
+                log.error("the worker process ended unexpectedly (exit code %s)", proc.exitcode)
+                break
+            if msg[0] == "closed":
+                self._closed.put(msg[1])
+            elif msg[0] == "status":
+                self._child_status = msg[1]
+            else:  # stopped: every window is out
+                break
+        self._closed.put(None)
 
     def _emit(self, closed: list[ClosedWindow]) -> None:
         for w in closed:
@@ -241,16 +246,18 @@ class Agent:
     def _monitor(self) -> None:
         """Every RATE_EVERY seconds: update the rates of the status; every log_every: a log line."""
         last = (time.monotonic(), 0, 0)
+        records = 0
         next_log = time.monotonic() + self.settings.log_every
         while not self._stop_rx.wait(min(RATE_EVERY, self.settings.log_every)):
             t, c = time.monotonic(), self.counters
+            records = int(self._stage_status()["decoder"]["records"])
             dt = max(t - last[0], 1e-9)
             self.rates = {
                 "datagrams_per_s": round((c.datagrams - last[1]) / dt, 1),
-                "records_per_s": round((c.records - last[2]) / dt, 1),
+                "records_per_s": round((records - last[2]) / dt, 1),
                 "over_s": round(dt, 1),
             }
-            last = (t, c.datagrams, c.records)
+            last = (t, c.datagrams, records)
             if t >= next_log:
                 next_log = t + self.settings.log_every
                 log.info(
@@ -265,13 +272,21 @@ class Agent:
         return None if any(d is None for d in drops) else sum(d for d in drops if d is not None)
 
     # -- status ------------------------------------------------------------------------------
+    def _stage_status(self) -> dict[str, Any]:
+        # In process mode the local stage stays idle: its zeros stand in until the worker process reports.
+        st = (self._child_status if self._child is not None else None) or self.stage.status()
+        return {**st, "failed_datagrams": st.get("failed_datagrams", 0) + self.counters.failed_datagrams}
+
     def dead_threads(self) -> list[str]:
         """Stage threads that ended while the agent runs (a bug): /healthz then answers 503."""
         if self._stop_rx.is_set():
             return []
-        return [t.name for t in self._threads if not t.is_alive()] + (
-            [] if self.shipper.alive else ["clarion-edge-shipper"]
-        )
+        dead = [t.name for t in self._threads if not t.is_alive()]
+        if not self.shipper.alive:
+            dead.append("clarion-edge-shipper")
+        if self._child is not None and not self._child[0].is_alive():
+            dead.append("clarion-edge-worker-process")
+        return dead
 
     def status(self) -> dict[str, Any]:
         c = self.counters
@@ -288,10 +303,8 @@ class Agent:
                 "kernel_drops": self._kernel_drops(),
                 "queue_depth": self._rx.qsize(),
             },
-            "decoder": {"records": c.records, "exporters": self.decoder.stats},
-            "aggregator": self.aggregator.status(),
+            **self._stage_status(),
             "builder": {"windows": c.windows_built, "graphs_spooled": c.graphs_spooled},
-            "failed_datagrams": c.failed_datagrams,
             "spool": self.spool.status(),
             "sender": self.shipper.status(),
         }

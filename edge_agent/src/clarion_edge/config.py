@@ -50,6 +50,7 @@ class Settings:
     queue_batches: int = 16
     rcvbuf: int = 32 << 20
     log_every: float = 60.0
+    worker: str = "process"
 
 
 #: TOML layout: section -> {key in the file: Settings field}.
@@ -57,6 +58,7 @@ SECTIONS: dict[str, dict[str, str]] = {
     "agent": {
         "agent_id": "agent_id", "switch_id": "switch_id", "listen": "listen", "status_listen": "status_listen",
         "window": "window", "spool_dir": "spool_dir", "site_prefixes": "site_prefixes", "log_every": "log_every",
+        "worker": "worker",
     },
     "server": {"url": "server", "token": "token", "token_file": "token_file", "timeout": "timeout",
                "retries": "retries", "verify": "verify"},
@@ -68,12 +70,14 @@ ENV_VARS = (
     "listen",
     "server",
     "token",
+    "token_file",
     "agent_id",
     "switch_id",
     "window",
     "spool_dir",
     "status_listen",
     "site_prefixes",
+    "worker",
 )
 
 
@@ -203,6 +207,8 @@ def _check(s: Settings, where: Any) -> None:
             raise ConfigError(f"[exporters] {ip!r} = {sw!r}: the switch id must match {IDENT.pattern}")
     if not 1 <= s.window <= 86_400:
         raise ConfigError(f"{where('window')}: {s.window} must be 1..86400 seconds")
+    if s.worker not in ("thread", "process"):
+        raise ConfigError(f"{where('worker')}: {s.worker!r}; accepted: thread, process")
     if s.spool_full_policy not in ("drop_oldest", "drop_newest"):
         raise ConfigError(f"{where('spool_full_policy')}: {s.spool_full_policy!r}; accepted: drop_oldest, drop_newest")
     positive = ("spool_max_batches", "spool_max_bytes", "max_keys", "queue_batches", "rcvbuf", "timeout", "log_every")

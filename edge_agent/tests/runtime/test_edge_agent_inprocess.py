@@ -31,13 +31,15 @@ def _has_ipv6_loopback() -> bool:
 
 
 @pytest.mark.skipif(not _has_ipv6_loopback(), reason="this host has no IPv6 loopback (::1)")
+@pytest.mark.parametrize("worker", ["thread", "process"])
 def test_ipv4_and_ipv6_exporters_become_two_switches_and_stop_flushes(
-    tmp_path: Path, graph_server: GraphServer
+    tmp_path: Path, graph_server: GraphServer, worker: str
 ) -> None:
     p4, p6 = _udp_port(socket.AF_INET, "127.0.0.1"), _udp_port(socket.AF_INET6, "::1")
     settings = Settings(
         agent_id="edge-1", server=graph_server.url, token="tok-edge-1", listen=(f"127.0.0.1:{p4}", f"[::1]:{p6}"),
         status_listen="", window=3600, spool_dir=tmp_path / "spool", exporters={"127.0.0.1": "sw-v4"}, log_every=0.2,
+        worker=worker,
     )  # fmt: skip
     agent = Agent(settings)
     agent.start()

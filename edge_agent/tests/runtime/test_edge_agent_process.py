@@ -35,9 +35,10 @@ def _free_port(kind: int = socket.SOCK_STREAM) -> int:
 class AgentProc:
     """One `python -m clarion_edge run` child with its UDP and status ports."""
 
-    def __init__(self, tmp: Path, server_url: str, udp_port: int, status_port: int) -> None:
+    def __init__(self, tmp: Path, server_url: str, udp_port: int, status_port: int, worker: str = "thread") -> None:
         self.udp_port, self.status_port = udp_port, status_port
-        env = {**os.environ, "CLARION_EDGE_TOKEN": "tok-edge-1", "CLARION_EDGE_SITE_PREFIXES": "10.0.0.0/8"}
+        env = {**os.environ, "CLARION_EDGE_TOKEN": "tok-edge-1", "CLARION_EDGE_SITE_PREFIXES": "10.0.0.0/8",
+               "CLARION_EDGE_WORKER": worker}  # fmt: skip
         argv = [sys.executable, "-m", "clarion_edge", "run", "--listen", f"127.0.0.1:{udp_port}",
                 "--server", server_url, "--agent-id", "edge-1", "--switch-id", "sw-1", "--window", "1",
                 "--spool-dir", str(tmp / "spool"), "--status-listen", f"127.0.0.1:{status_port}"]  # fmt: skip
@@ -106,11 +107,14 @@ def ports() -> tuple[int, int, int]:
     return _free_port(), _free_port(socket.SOCK_DGRAM), _free_port()
 
 
-def test_agent_process_totals_survive_outage_and_kill9(tmp_path: Path, ports: tuple[int, int, int]) -> None:
+@pytest.mark.parametrize("worker", ["thread", "process"])
+def test_agent_process_totals_survive_outage_and_kill9(
+    tmp_path: Path, ports: tuple[int, int, int], worker: str
+) -> None:
     http_port, udp_port, status_port = ports
     server = GraphServer(port=http_port)  # not started yet: the server is away
     ledger = server.ledger
-    agent = AgentProc(tmp_path, server.url, udp_port, status_port)
+    agent = AgentProc(tmp_path, server.url, udp_port, status_port, worker)
     try:
         sent = send_flows(udp_port, 120, 0)
         wait_for(_settled(agent, 120 * 30), what="windows closed and spooled")
@@ -120,12 +124,12 @@ def test_agent_process_totals_survive_outage_and_kill9(tmp_path: Path, ports: tu
 
         server.answer_delay = 1.5  # the server applies, then is slow to answer...
         server.start()
-        agent = AgentProc(tmp_path, server.url, udp_port, status_port)
+        agent = AgentProc(tmp_path, server.url, udp_port, status_port, worker)
         wait_for(lambda: len(ledger.applied) >= 1, what="first replayed batch applied")
         agent.kill9()  # ...and the agent dies before it hears the answer
         server.answer_delay = 0.0
 
-        agent = AgentProc(tmp_path, server.url, udp_port, status_port)
+        agent = AgentProc(tmp_path, server.url, udp_port, status_port, worker)
         wait_for(lambda: (agent.status() or {})["spool"]["depth"] == 0, what="spool drained")
         assert ledger.duplicates >= 1  # the unacknowledged batch was resent and recognised
         more = send_flows(udp_port, 60, 120)

@@ -76,6 +76,20 @@ def test_bad_settings_say_what_where_and_what_is_accepted(
         load_settings(_config(tmp_path, TOML.replace(*change)), env={})
 
 
+def test_token_file_from_the_environment_as_systemd_credentials_give_it(tmp_path: Path) -> None:
+    (tmp_path / "cred").write_text("from-credential\n")
+    env = {
+        "CLARION_EDGE_AGENT_ID": "a",
+        "CLARION_EDGE_SERVER": "http://x",
+        "CLARION_EDGE_TOKEN_FILE": str(tmp_path / "cred"),
+    }
+    s = load_settings(None, env=env)
+    assert s.token == "from-credential"
+    assert load_settings(None, env={**env, "CLARION_EDGE_WORKER": "process"}).worker == "process"
+    with pytest.raises(ConfigError, match="'fork'; accepted: thread, process"):
+        load_settings(None, env={**env, "CLARION_EDGE_WORKER": "fork"})
+
+
 def test_missing_agent_id_and_token_are_explained(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="agent_id is required"):
         load_settings(None, env={"CLARION_EDGE_SERVER": "http://x", "CLARION_EDGE_TOKEN": "t"})
