@@ -236,6 +236,22 @@ def test_dry_run_plans_writes_and_sends_none(ers: ERSServer) -> None:
     assert all(m == "GET" for m, _ in ers.state.requests)
 
 
+def test_put_sgacl_updates_by_name_or_creates(ers: ERSServer) -> None:
+    async def go() -> list[Any]:
+        async with client(ers) as c:
+            config = await c.read_trustsec()
+            return [
+                await c.put_sgacl(Sgacl("Deny IP", "deny ip log", ip_version="IP_AGNOSTIC"), config, dry_run=True),
+                await c.put_sgacl(Sgacl("Web_Only", "permit tcp dst eq 443", ip_version="IPV4"), config),
+            ]
+
+    update, create = run(go())
+    assert (update.request.method, update.request.path) == ("PUT", f"/ers/config/sgacl/{data.DENY_IP_ID}")
+    assert update.request.body["Sgacl"]["id"] == data.DENY_IP_ID
+    assert (create.request.method, create.status) == ("POST", 201)
+    assert ers.state.objects["sgacl"][create.ise_id]["aclcontent"] == "permit tcp dst eq 443"
+
+
 def test_unknown_names_in_a_cell_are_refused_before_sending(ers: ERSServer) -> None:
     async def go(cell: EgressCell) -> Any:
         async with client(ers) as c:

@@ -240,6 +240,14 @@ class ERSClient:
             PlannedRequest("PUT", f"/ers/config/{SGACL}/{sgacl.ise_id}", body), dry_run, sgacl.ise_id
         )
 
+    async def put_sgacl(self, sgacl: Sgacl, config: TrustSecConfig, *, dry_run: bool = False) -> WriteResult:
+        """Update the SGACL of that name if ISE has one (names are unique there), else create it."""
+        existing = next((a for a in config.sgacls if a.name == sgacl.name), None)
+        if existing is not None:
+            updated = Sgacl(sgacl.name, sgacl.aces, existing.ise_id, sgacl.ip_version, sgacl.description)
+            return await self.update_sgacl(updated, dry_run=dry_run)
+        return await self.create_sgacl(sgacl, dry_run=dry_run)
+
     async def create_egress_cell(
         self, cell: EgressCell, config: TrustSecConfig, *, dry_run: bool = False
     ) -> WriteResult:
