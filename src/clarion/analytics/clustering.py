@@ -2,9 +2,8 @@
 
 The library is ``hdbscan`` (Borůvka KD-tree; chosen by measurement in
 docs/decisions/0003-hdbscan-implementation.md). Above ``max_fit_points`` devices it is fitted on a
-deterministic sample and the other devices join the cluster of their nearest sampled neighbour
-when they lie within its core distance (inside the dense region); the others stay noise. Noise
-is never forced into a cluster.
+deterministic sample and every other device takes the outcome of its nearest sampled neighbour
+(its cluster and membership probability, or noise). Noise is never forced into a cluster.
 """
 
 from __future__ import annotations
@@ -38,25 +37,20 @@ class Partition:
         return int(self.labels.max()) + 1 if len(self.labels) and self.labels.max() >= 0 else 0
 
 
-def _hdbscan(x: Floats, min_cluster_size: int, min_samples: int) -> tuple[Ints, Floats, Floats]:
-    """labels, membership probabilities and core distances (ADR 0003: the ``hdbscan`` library, Borůvka KD-tree)."""
+def _hdbscan(x: Floats, min_cluster_size: int, min_samples: int) -> tuple[Ints, Floats]:
+    """labels and membership probabilities (ADR 0003: the ``hdbscan`` library, Borůvka KD-tree)."""
     import hdbscan  # type: ignore[import-untyped]
 
     n = len(x)
     if n < max(min_cluster_size, 2):
-        return np.full(n, -1, dtype=np.int64), np.zeros(n), np.full(n, np.inf)
-    k = int(min(min_samples, n - 1))
+        return np.full(n, -1, dtype=np.int64), np.zeros(n)
     model = hdbscan.HDBSCAN(
         min_cluster_size=int(min_cluster_size),
-        min_samples=k,
+        min_samples=int(min(min_samples, n - 1)),
         algorithm="boruvka_kdtree",
         core_dist_n_jobs=1,  # one thread: deterministic, and the second core stays with the API
     ).fit(np.ascontiguousarray(x, dtype=np.float64))
-    labels = np.asarray(model.labels_, dtype=np.int64)
-    probs = np.asarray(model.probabilities_, dtype=np.float64)
-    # Core distance as hdbscan defines it: the distance to the k-th nearest point, the point itself included.
-    dist, _ = NearestNeighbors(n_neighbors=k, algorithm="kd_tree").fit(x).kneighbors(x)
-    return labels, probs, np.asarray(dist[:, -1], dtype=np.float64)
+    return np.asarray(model.labels_, dtype=np.int64), np.asarray(model.probabilities_, dtype=np.float64)
 
 
 def canonical_labels(labels: Ints, keys: list[str]) -> Ints:
@@ -92,11 +86,11 @@ def cluster_features(
     """HDBSCAN on ``x`` (one row per device, ``keys`` its uid); sampled above ``max_fit_points`` rows."""
     n = len(x)
     if n <= max_fit_points:
-        labels, probs, _ = _hdbscan(x, min_cluster_size, min_samples)
+        labels, probs = _hdbscan(x, min_cluster_size, min_samples)
         return Partition(canonical_labels(labels, keys), probs, np.arange(n, dtype=np.int64))
     fit = sample_rows(keys, max_fit_points, seed)
     scale = len(fit) / n
-    s_labels, s_probs, s_core = _hdbscan(x[fit], max(5, round(min_cluster_size * scale)), min_samples)
+    s_labels, s_probs = _hdbscan(x[fit], max(5, round(min_cluster_size * scale)), min_samples)
     labels = np.full(n, -1, dtype=np.int64)
     probs = np.zeros(n)
     labels[fit] = s_labels
@@ -104,11 +98,10 @@ def cluster_features(
     rest = np.setdiff1d(np.arange(n), fit)
     if len(rest):
         nn = NearestNeighbors(n_neighbors=1, algorithm="kd_tree").fit(x[fit])
-        dist, idx = nn.kneighbors(x[rest])
+        idx = nn.kneighbors(x[rest], return_distance=False)
         near = idx[:, 0]
-        inside = (dist[:, 0] <= s_core[near]) & (s_labels[near] >= 0)
-        labels[rest[inside]] = s_labels[near[inside]]
-        probs[rest[inside]] = s_probs[near[inside]]
+        labels[rest] = s_labels[near]
+        probs[rest] = s_probs[near]
     return Partition(canonical_labels(labels, keys), probs, fit)
 
 
@@ -139,7 +132,9 @@ def refine_clusters(
             continue
         sub = weighted[idx] - weighted[idx].mean(axis=0)
         x = _project(sub, dims)
-        inner = cluster_features(x, [keys[i] for i in idx], min_cluster_size, min_samples, seed, max_fit_points)
+        inner = cluster_features(
+            x, [keys[i] for i in idx], min_cluster_size, min_samples, seed, max(1000, max_fit_points // 2)
+        )
         if inner.n_clusters < 2 or float(np.mean(inner.labels < 0)) > REFINE_MAX_NOISE:
             continue  # no split, or one that would turn much of a coherent cluster into noise
         for s in range(inner.n_clusters):
