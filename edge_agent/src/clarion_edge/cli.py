@@ -110,8 +110,11 @@ def run(
     except OSError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    stop.wait()
+    while not stop.wait(0.5) and not agent.fatal.is_set():
+        pass
     agent.stop()
+    if agent.fatal.is_set():
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -85,6 +85,7 @@ class Agent:
         # A few closed windows at most: if building/spooling lags, the worker waits (memory stays bounded).
         self._closed: queue.Queue[ClosedWindow | None] = queue.Queue(maxsize=4)
         self._stop_rx = threading.Event()
+        self.fatal = threading.Event()  # set when the agent cannot go on (its worker process died)
         self._socks: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self.rates: dict[str, float] = {}
@@ -210,7 +211,9 @@ class Agent:
             try:
                 msg = outbox.recv()
             except (EOFError, OSError):
-                log.error("the worker process ended unexpectedly (exit code %s)", proc.exitcode)
+                proc.join(1)
+                log.error("the worker process ended unexpectedly (exit code %s): stopping the agent", proc.exitcode)
+                self.fatal.set()  # the CLI exits non-zero and the supervisor restarts us; the spool is safe
                 break
             if msg[0] == "closed":
                 self._closed.put(msg[1])

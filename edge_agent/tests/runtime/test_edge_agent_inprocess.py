@@ -132,3 +132,19 @@ def test_a_taken_port_fails_at_start_with_the_address_named(tmp_path: Path) -> N
         assert agent.shipper.alive
         assert agent.dead_threads() == []
         agent.sender.close()
+
+
+def test_a_dead_worker_process_stops_the_agent_for_its_supervisor(tmp_path: Path, graph_server: GraphServer) -> None:
+    import os
+    import signal
+
+    settings = Settings(agent_id="edge-1", server=graph_server.url, token="tok-edge-1", spool_dir=tmp_path,
+                        listen=("127.0.0.1:0",), status_listen="", worker="process")  # fmt: skip
+    agent = Agent(settings)
+    agent.start()
+    try:
+        os.kill(agent._child[0].pid, signal.SIGKILL)
+        assert agent.fatal.wait(20)
+        assert "clarion-edge-worker-process" in agent.dead_threads()
+    finally:
+        agent.stop()
