@@ -5,6 +5,8 @@ The campus run is shared by the tests of this module (one clustering run of a fe
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -98,6 +100,9 @@ def test_rerun_on_unchanged_data_gives_the_same_clusters_ids_and_recommendations
     assert again.noise == run.noise
     assert again.next_cluster_id == run.next_cluster_id
     assert again.run_id == "r2"
+    stored = json.loads(json.dumps(run.to_dict()))
+    assert stored["clusters"][0]["members"][0]["device_id"] == run.clusters[0].members[0].device_id
+    assert stored["params"]["min_samples"] == PARAMS.min_samples
 
 
 def test_progress_is_reported_from_zero_to_one(campus: Campus) -> None:

@@ -139,6 +139,10 @@ class ClusteringRun:
     #: Seconds spent per stage (features, hdbscan, labels), for operators and benchmarks.
     timings: dict[str, float] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (nested dicts and lists), for storing a run or serving it."""
+        return asdict(self)
+
     def labels_by_device(self) -> dict[str, int]:
         """device id -> cluster id (noise devices map to -1)."""
         out = dict.fromkeys(self.noise, -1)
