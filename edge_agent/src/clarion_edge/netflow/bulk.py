@@ -65,5 +65,9 @@ def gather(buf: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray
     total = int(sizes.sum())
     if total == 0:
         return np.zeros(0, dtype=np.uint8)
-    shift = starts - (np.cumsum(sizes) - sizes)
-    return buf[np.repeat(shift, sizes) + np.arange(total)]
+    index_type = np.int32 if len(buf) < (1 << 31) else np.int64  # half the index memory traffic
+    shift = (starts - (np.cumsum(sizes) - sizes)).astype(index_type)
+    index = np.repeat(shift, sizes)
+    index += np.arange(total, dtype=index_type)
+    gathered: np.ndarray = buf[index]
+    return gathered
