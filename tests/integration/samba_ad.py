@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import ldap3
 import pytest
@@ -201,10 +202,34 @@ def running_dc(workdir: Path) -> Iterator[SambaDC]:
         dc.stop()
 
 
+_SHARED: dict[str, Any] = {"dc": None, "users": 0, "failed": None}
+
+
 @pytest.fixture(scope="session")
 def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
-    """A Samba AD DC for the whole test session; skipped (with the reason) where it cannot run."""
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    yield from running_dc(tmp_path_factory.mktemp("samba-dc"))
+    """One Samba AD DC for the whole test session; skipped (with the reason) where it cannot run.
+
+    Test modules import this fixture, and pytest then keeps one fixture definition per module: the DC itself
+    is shared here (reference-counted) so a second module does not try to start another on the same ports.
+    """
+    if _SHARED["dc"] is None:
+        reason = _SHARED["failed"] or unavailable_reason()
+        if reason:
+            _SHARED["failed"] = reason
+            pytest.skip(reason)
+        dc = SambaDC(tmp_path_factory.mktemp("samba-dc"))
+        try:
+            dc.provision()
+            dc.start()
+        except RuntimeError as exc:
+            _SHARED["failed"] = f"Samba AD DC did not come up: {exc}"
+            raise
+        _SHARED["dc"] = dc
+    _SHARED["users"] += 1
+    try:
+        yield _SHARED["dc"]
+    finally:
+        _SHARED["users"] -= 1
+        if _SHARED["users"] == 0:
+            _SHARED["dc"].stop()
+            _SHARED["dc"] = None
