@@ -18,6 +18,7 @@ from clarion.api.deps import AppSettings, Store
 from clarion.api.ingest import BodyTooLargeError, _error, read_limited_body
 from clarion.identity.payload import DECODER, PayloadError, to_batch
 from clarion.identity.service import apply_identity
+from clarion.store.port import StoreUnavailableError
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 
@@ -34,6 +35,7 @@ WRITERS = frozenset({Role.ADMIN, Role.IDENTITY})
         403: {"description": "the token may not write identity (admin or identity tokens only)"},
         413: {"description": "body or row count over the server's limits"},
         422: {"description": "invalid body; `detail.path` names the field"},
+        503: {"description": "the graph store is unavailable; re-sending the same body is safe"},
     },
 )
 async def post_identity(
@@ -64,5 +66,8 @@ async def post_identity(
         batch = to_batch(body)
     except PayloadError as e:
         return _error(422, e.message, e.path)
-    result = await run_in_threadpool(apply_identity, store, batch)
+    try:
+        result = await run_in_threadpool(apply_identity, store, batch)
+    except StoreUnavailableError as e:  # the sender retries 5xx: every statement is idempotent
+        return _error(503, f"the graph store is unavailable, retry later: {e}", "$")
     return JSONResponse(result.as_json())
