@@ -14,6 +14,7 @@ from clarion.server import BackgroundServer
 from clarion.sources.model import ADGroup, ADUser, DirectorySnapshot, Session
 from clarion.sources.pxgrid.sink import session_to_json
 from clarion.store.falkordb_store import FalkorDBStore
+from clarion.store.port import StoreUnavailableError
 from clarion_edge import wire
 from tests.e2e.conftest import ADMIN_TOKEN, AGENT_TOKEN, READER_TOKEN, Api, make_settings
 from tests.helpers import T0, small_graph
@@ -268,3 +269,24 @@ def test_ip_only_flows_follow_the_ip_holder_in_time_through_the_api(api: Api) ->
     assert (a["outbound"], a["inbound"]) == ([{"service": "tcp/443", "peers": [server]}], [])
     assert (b["outbound"], b["inbound"]) == ([], [{"service": "tcp/22"}])
     assert api.graphql(ip_devices)["data"]["devices"]["edges"] == []
+
+
+class _StoreAway:
+    """The real store for reads and schema, but every write finds it gone (restarting, network cut)."""
+
+    def __init__(self, inner: FalkorDBStore) -> None:
+        self.inner, self.dialect = inner, inner.dialect
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def write(self, statement: str, params: Any = None) -> Any:
+        raise StoreUnavailableError(f"FalkorDB {self.inner.target} ({statement}): Connection refused")
+
+
+def test_store_unavailable_is_503_so_the_sender_retries(store: FalkorDBStore) -> None:
+    settings = make_settings()
+    with BackgroundServer(create_app(settings, _StoreAway(store))) as server:  # type: ignore[arg-type]
+        r = post(Api(server.url, store, settings), body())
+    assert r.status_code == 503
+    assert "retry later" in r.json()["detail"]["error"]
