@@ -13,7 +13,7 @@ from tests.e2e.conftest import ADMIN_TOKEN, Api
 pytestmark = pytest.mark.e2e
 
 QUERY = """query($mac: String!) { device(mac: $mac) { identity {
-  user { username displayName } adGroups { name via } sgt { value name source } endpointProfile
+  user { username displayName } adGroups { name via } sgt { value name source } endpointProfile iseGroups
 } } }"""
 
 
@@ -53,5 +53,6 @@ def test_campus_identity_shows_in_graphql(api: Api) -> None:
         if s.sgt is not None:
             assert ident["sgt"] == {"value": s.sgt, "name": names[s.sgt], "source": "ise"}
         assert ident["endpointProfile"] == (s.profile or None)
+        assert ident["iseGroups"] == list(user.groups)  # as pxGrid's UserGroup would report them
         checked += 1
     assert checked == 25

@@ -101,6 +101,9 @@ class DeviceIdentity:
     identity_updated: Long | None = strawberry.field(description="Time of the newest identity event applied.")
     hostname: str | None
     operating_system: str | None
+    ise_groups: list[str] = strawberry.field(
+        description="Group names ISE reported for the session's user (pxGrid UserGroup), as ISE spells them."
+    )
     ports: list[PortInfo]
     ip_bindings: list[IpBindingInfo] = strawberry.field(
         description="IPs this device held; for an IP-only endpoint, the MACs that held its IP (correlation in time)."
@@ -213,7 +216,8 @@ def build_identity(row: Row) -> DeviceIdentity:
         user=current_user, users=users, sgt=current_sgt, sgts=sgts, endpoint_profile=d.get("profile"),
         profile_source=d.get("profile_source"), session_state=d.get("session_state"),
         identity_source=d.get("identity_source"), identity_updated=d.get("identity_ts"), hostname=d.get("hostname"),
-        operating_system=d.get("operating_system"), ports=ports, ip_bindings=bindings,
+        operating_system=d.get("operating_system"), ise_groups=list(d.get("ise_groups") or []), ports=ports,
+        ip_bindings=bindings,
     )  # fmt: skip
 
 
