@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from ldap3 import MODIFY_ADD, MODIFY_DELETE
 
@@ -19,10 +22,36 @@ __all__ = ["samba_dc"]  # the session fixture, imported so pytest sees it here
 PASSWORD = "Id-Svc!2024-pass"
 
 
+def _samba_started_by_this_process() -> bool:
+    """True when a samba child of this pytest process runs: another module's session fixture started it."""
+    me = str(os.getpid())
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        if name == "samba" and rest[1] == me:
+            return True
+    return False
+
+
 @pytest.fixture(scope="module")
-def seeded(samba_dc: SambaDC) -> dict[str, str]:
+def dc(request: pytest.FixtureRequest) -> SambaDC:
+    """The session's DC. Each module importing ``samba_dc`` gets its own session fixture, so when another module
+    already started one in this process, use it (``admin()`` needs only the listening DC) instead of skipping."""
+    if _samba_started_by_this_process():
+        return SambaDC(Path("/nonexistent"))
+    dc: SambaDC = request.getfixturevalue("samba_dc")
+    return dc
+
+
+@pytest.fixture(scope="module")
+def seeded(dc: SambaDC) -> dict[str, str]:
     """dave ∈ IdTeam ⊂ IdEng; erin ∈ IdEng (names unique to this module: the DC is shared by the session)."""
-    conn = samba_dc.admin()
+    conn = dc.admin()
     dns = {
         "svc": add_user(conn, "id-svc", password=PASSWORD),
         "dave": add_user(conn, "dave", display_name="Dave Doe"),
@@ -45,7 +74,7 @@ def groups_of(store: FalkorDBStore, user: str) -> dict[str, int]:
 
 
 def test_samba_directory_lands_in_the_graph_and_cleanup_follows_ad(
-    store: FalkorDBStore, samba_dc: SambaDC, seeded: dict[str, str]
+    store: FalkorDBStore, dc: SambaDC, seeded: dict[str, str]
 ) -> None:
     merge_sessions(store, [Session(mac="02:00:00:00:10:01", username="CORP\\dave", timestamp_ms=T0)])
     result = sync_and_merge(store, config())
@@ -63,7 +92,7 @@ def test_samba_directory_lands_in_the_graph_and_cleanup_follows_ad(
     assert groups_of(store, "dave") == before
 
     # dave leaves IdTeam in AD: the next full sync removes the membership and what came through it
-    conn = samba_dc.admin()
+    conn = dc.admin()
     conn.modify(seeded["team"], {"member": [(MODIFY_DELETE, [seeded["dave"]])]})
     conn.unbind()
     sync_and_merge(store, config())
