@@ -2,7 +2,8 @@
 
 Stream: ``--events`` pxGrid-like session events (``--devices`` endpoints, each updated several times: new IPs,
 SGT changes, re-authentications, disconnects) in batches of ``--batch`` as the pxGrid service's HttpSink sends
-them, merged with ``apply_identity`` (sessions + correlation of the IPs they bound). Bulk: ``--bulk`` distinct
+them, merged with ``apply_identity`` (sessions + correlation of the IPs they bound), and once more end to end
+through the pxGrid service's ``HttpSink`` and a real uvicorn server. Bulk: ``--bulk`` distinct
 sessions (getSessions after a restart) merged into an empty graph in one call. AD: a full snapshot of
 ``--ad-users`` users merged (the graph half of ``clarion ad sync``; the LDAP read is measured by
 ``tests/benchmarks/ad_sync.py`` against Samba). Each figure is the median of ``--runs`` runs on a fresh graph.
@@ -92,6 +93,31 @@ def stream(store: FalkorDBStore, count: int, devices: int, batch: int, seed: int
     return count / (time.perf_counter() - t0)
 
 
+def stream_http(store: FalkorDBStore, count: int, devices: int, batch: int, seed: int) -> float:
+    """The same stream as the pxGrid service sends it: HttpSink → real uvicorn → POST /api/v1/identity."""
+    from pydantic import SecretStr
+
+    from clarion.api.app import create_app
+    from clarion.config import Settings
+    from clarion.server import BackgroundServer
+    from clarion.sources.pxgrid.sink import HttpSink
+
+    rng = random.Random(seed)
+    apply_identity(store, IdentityBatch(security_groups=SGTS, sessions=[session(rng, i, T0, devices // 2)
+                                                                        for i in range(devices)]))  # fmt: skip
+    items = events(devices, count, seed)
+    token = "bench-admin-token-0123456789"
+    settings = Settings(graph_url=None, admin_token=SecretStr(token))
+    with BackgroundServer(create_app(settings, store)) as server:
+        sink = HttpSink(server.url, token, batch=batch)
+        try:
+            t0 = time.perf_counter()
+            sink.apply(items)
+            return count / (time.perf_counter() - t0)
+        finally:
+            sink.close()
+
+
 def bulk(store: FalkorDBStore, n: int, seed: int) -> float:
     rng = random.Random(seed)
     items = [session(rng, i, T0 + i, n // 2) for i in range(n)]
@@ -146,7 +172,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     server = FalkorDBStore.embedded(Path(tempfile.mkdtemp(prefix="clarion-bench-id-")), graph="bootstrap")
-    rates, bulks, ads, raws = [], [], [], []
+    rates, http_rates, bulks, ads, raws = [], [], [], [], []
     try:
         for run in range(args.runs):
             g = server.with_graph(f"bench_{uuid.uuid4().hex[:8]}")
@@ -154,6 +180,11 @@ def main() -> None:
             rates.append(stream(g, args.events, args.devices, args.batch, seed=run))
             g.clear()
             print(f"run {run + 1}: stream {rates[-1]:,.0f} events/s", file=sys.stderr, flush=True)
+            g = server.with_graph(f"bench_{uuid.uuid4().hex[:8]}")
+            g.ensure_schema()
+            http_rates.append(stream_http(g, args.events, args.devices, args.batch, seed=run))
+            g.clear()
+            print(f"run {run + 1}: stream over HTTP {http_rates[-1]:,.0f} events/s", file=sys.stderr, flush=True)
             g = server.with_graph(f"bench_{uuid.uuid4().hex[:8]}")
             g.ensure_schema()
             bulks.append(bulk(g, args.bulk, seed=run))
@@ -175,6 +206,8 @@ def main() -> None:
         "stream_events": args.events, "stream_batch": args.batch, "stream_devices": args.devices,
         "stream_events_per_s_median": round(statistics.median(rates)),
         "stream_events_per_s_runs": [round(r) for r in rates],
+        "stream_http_events_per_s_median": round(statistics.median(http_rates)),
+        "stream_http_events_per_s_runs": [round(r) for r in http_rates],
         "stream_target_events_per_s": 5_000, "bulk_sessions": args.bulk,
         "bulk_seconds_median": round(statistics.median(bulks), 2), "bulk_seconds_runs": [round(b, 2) for b in bulks],
         "bulk_target_seconds": 20, "runs": args.runs,
