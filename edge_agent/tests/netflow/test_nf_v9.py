@@ -180,3 +180,17 @@ def test_empty_v9_template_is_not_a_withdrawal() -> None:
     d.decode(b.v9([b.flowset(0, b.u(256, 2) + b.u(0, 2) + b.v9_template(257, [(8, 4)]))]), "e", 0)
     assert d.template_count == 2
     assert d.stats["e"]["bad_template"] == 1
+
+
+def test_post_direction_fallbacks_icmp_and_short_interfaces() -> None:
+    # Egress-side MACs (81 postSourceMac, 57 postDestinationMac) and VLAN (59) when the ingress ones are absent;
+    # ICMP type/code (32) as the destination port; 2-byte interface indexes.
+    fields = [(8, 4), (12, 4), (4, 1), (32, 2), (10, 2), (14, 2), (81, 6), (57, 6), (59, 2), (2, 4), (1, 4)]
+    rec = (
+        b.ip("10.0.0.1") + b.ip("10.0.0.2") + b.u(1, 1) + b.u(0x0800, 2) + b.u(7, 2) + b.u(8, 2)
+        + bytes.fromhex("aabbccddeeff") + bytes.fromhex("010203040506") + b.u(42, 2) + b.u(1, 4) + b.u(84, 4)
+    )  # fmt: skip
+    out = Decoder().decode(b.v9([b.flowset(0, b.v9_template(256, fields)), b.flowset(256, rec)]), "e", 0)
+    r = out[0]
+    assert (r["protocol"], r["dst_port"], r["in_if"], r["out_if"]) == (1, 0x0800, 7, 8)
+    assert (r["src_mac"], r["dst_mac"], r["vlan"]) == (0xAABBCCDDEEFF, 0x010203040506, 42)
