@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from clarion.analytics.campus import snapshot_from_campus
+from clarion.analytics.clustering import canonical_labels, cluster_features, refine_clusters, sample_rows
 from clarion.analytics.model import Cluster, ClusteringParams, ClusteringRun, Member, Recommendation
 from clarion.analytics.pipeline import run_clustering
 from clarion.analytics.quality import adjusted_rand, evaluate
@@ -175,3 +176,43 @@ def test_a_sampled_fit_assigns_the_rest_close_to_a_full_fit(run: ClusteringRun, 
     q = evaluate(sampled, campus.true_role)
     assert q.noise_share <= 0.25
     assert {"ip_phone", "ip_camera", "badge_reader"} <= {r for r, ok in q.roles_found.items() if ok}
+
+
+def test_refinement_finds_a_group_the_global_projection_hides() -> None:
+    """Two big groups apart on axis 0; inside the first, two halves apart only on axis 5 (a minor direction)."""
+    rng = np.random.default_rng(1)
+    a1 = rng.normal(0, 0.05, (150, 6))
+    a2 = rng.normal(0, 0.05, (150, 6))
+    a2[:, 5] += 0.8
+    b = rng.normal(0, 0.05, (300, 6))
+    b[:, 0] += 10.0
+    weighted = np.vstack([a1, a2, b])
+    keys = [f"d{i:04d}" for i in range(len(weighted))]
+    coarse = cluster_features(weighted[:, :1], keys, min_cluster_size=20, min_samples=5)
+    assert coarse.n_clusters == 2
+    refined = refine_clusters(weighted, coarse, keys, min_cluster_size=20, min_samples=5, dims=3)
+    assert refined.n_clusters == 3
+    truth = ["a1"] * 150 + ["a2"] * 150 + ["b"] * 300
+    assert adjusted_rand(truth, list(refined.labels)) > 0.95
+
+
+def test_refinement_leaves_a_cluster_without_inner_structure_whole() -> None:
+    rng = np.random.default_rng(2)
+    blob = rng.normal(0, 1.0, (400, 4))
+    keys = [f"d{i:04d}" for i in range(len(blob))]
+    coarse = cluster_features(blob, keys, min_cluster_size=20, min_samples=5)
+    refined = refine_clusters(blob, coarse, keys, min_cluster_size=20, min_samples=5, dims=3)
+    assert refined.n_clusters == coarse.n_clusters
+    assert np.array_equal(refined.labels, coarse.labels)
+
+
+def test_sampling_and_labels_do_not_depend_on_device_order() -> None:
+    keys = [f"dev-{i}" for i in range(500)]
+    shuffled = list(reversed(keys))
+    chosen = {keys[i] for i in sample_rows(keys, 100, seed=0)}
+    assert chosen == {shuffled[i] for i in sample_rows(shuffled, 100, seed=0)}
+    assert len(chosen) == 100
+    labels = np.array([3, 3, -1, 7, 7, 7, 3])
+    names = ["g", "b", "x", "c", "a", "f", "e"]
+    # Largest cluster first (7: three members), then 3; noise stays -1.
+    assert list(canonical_labels(labels, names)) == [1, 1, -1, 0, 0, 0, 1]
