@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.neighbors import NearestNeighbors  # type: ignore[import-untyped]
+from scipy.spatial import cKDTree  # type: ignore[import-untyped]
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -97,9 +97,8 @@ def cluster_features(
     probs[fit] = s_probs
     rest = np.setdiff1d(np.arange(n), fit)
     if len(rest):
-        nn = NearestNeighbors(n_neighbors=1, algorithm="kd_tree").fit(x[fit])
-        idx = nn.kneighbors(x[rest], return_distance=False)
-        near = idx[:, 0]
+        # scipy's KD-tree answered 1-NN queries ~5x faster than scikit-learn's here (ADR 0003).
+        _, near = cKDTree(x[fit]).query(x[rest], k=1)
         labels[rest] = s_labels[near]
         probs[rest] = s_probs[near]
     return Partition(canonical_labels(labels, keys), probs, fit)
