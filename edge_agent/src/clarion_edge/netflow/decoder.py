@@ -14,11 +14,11 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from clarion_edge.netflow.bulk import SetTable, gather, walk_sets
+from clarion_edge.netflow.bulk import Message, decode_messages
 from clarion_edge.netflow.fields import Field, Plan
 from clarion_edge.netflow.group import Group, bump
 from clarion_edge.netflow.records import FLOW_DTYPE
-from clarion_edge.netflow.state import EPOCH, Domain, ExporterState, Pending, Template, TemplateKey
+from clarion_edge.netflow.state import Domain, ExporterState, Pending, Template, TemplateKey
 from clarion_edge.netflow.templates import (
     BadSetError,
     TemplateSpec,
@@ -59,9 +59,7 @@ _SWEEP_EVERY_MS = 10_000
 _OVERFLOW = "*"
 #: Batches with fewer v9/IPFIX messages than this take the sequential set walk.
 BULK_MIN_MESSAGES = 8
-#: (datagram, first set offset, message end, exporter state, version, domain, export ms, header uptime ms,
-#: received ms, stats) of a v9/IPFIX message whose header checked out.
-_Message = tuple[bytes, int, int, ExporterState, int, int, int, int, int, dict[str, int]]
+
 _V5_GROUP = -1
 
 
@@ -88,7 +86,7 @@ class Decoder:
         self._last_sweep_ms = -(10**18)
         self._pending_bytes = 0
         self._groups: dict[int, Group] = {}
-        self._msgs: list[_Message] = []
+        self._msgs: list[Message] = []
         self._batch = 0
 
     @property
@@ -126,7 +124,7 @@ class Decoder:
         msgs, self._msgs = self._msgs, []
         if len(msgs) >= BULK_MIN_MESSAGES:
             try:
-                self._bulk(msgs)
+                decode_messages(self, msgs)
             except Exception:
                 log.exception("netflow decoder error walking a batch")
                 bump(self._stats_for(_OVERFLOW), "internal_error")
@@ -367,89 +365,6 @@ class Decoder:
                 del self._plans[next(iter(self._plans))]
             plan = self._plans[fields] = Plan(fields)
         return plan
-
-    # -- vectorised walk -------------------------------------------------------------------------
-
-    def _bulk(self, msgs: list[_Message]) -> None:
-        """Walk the sets of a batch with numpy, then queue the data sets per template in bulk.
-
-        Messages holding anything else (template sets, options data, unknown or variable-length
-        templates, irregular lengths) are walked sequentially in order. Templates are resolved once
-        for a stretch of messages; when a sequential message changes what a set decodes to (EPOCH
-        moves), the stretch before it is queued and resolution starts over after it.
-        """
-        sizes = np.fromiter((len(m[0]) for m in msgs), dtype=np.int64, count=len(msgs))
-        base = np.zeros(len(msgs), dtype=np.int64)
-        np.cumsum(sizes[:-1], out=base[1:])
-        buf = np.frombuffer(b"".join(m[0] for m in msgs), dtype=np.uint8)
-        starts = base + np.fromiter((m[1] for m in msgs), dtype=np.int64, count=len(msgs))
-        ends = base + np.fromiter((m[2] for m in msgs), dtype=np.int64, count=len(msgs))
-        table = walk_sets(buf, starts, ends)
-        contexts: dict[tuple[int, int, int], int] = {}
-        ctx_ids = np.fromiter(
-            (contexts.setdefault((id(m[3]), m[4], m[5]), len(contexts)) for m in msgs), dtype=np.int64, count=len(msgs)
-        )
-        start = 0
-        while start < len(msgs):
-            start = self._stretch(msgs, buf, table, ctx_ids, start)
-
-    def _stretch(self, msgs: list[_Message], buf: np.ndarray, table: SetTable, ctx_ids: np.ndarray, lo: int) -> int:
-        """Resolve templates for messages from ``lo`` on and queue them; returns where to start over."""
-        hi = len(msgs)
-        s0 = int(table.first[lo])
-        keys = ctx_ids[table.msg[s0:]] * 65536 + table.set_id[s0:]
-        _, first, index = np.unique(keys, return_index=True, return_inverse=True)
-        now = msgs[-1][8]
-        templates: list[Template | None] = []
-        for k in first.tolist():
-            m = msgs[int(table.msg[s0 + k])]
-            sid = int(table.set_id[s0 + k])
-            t = m[3].by_domain.get((m[4], m[5]), {}).get(sid) if sid >= 256 else None
-            templates.append(t if t is not None and t.fast and now - t.refreshed_ms <= self._template_ttl_ms else None)
-        # The header facts the queued records get are those of now: they only change with EPOCH.
-        facts = {id(t.domain): (t.domain.sampling, t.domain.init_ms) for t in templates if t is not None}
-        slow_slots = np.array([t is None for t in templates], dtype=bool)
-        sequential = table.irregular.copy()
-        sequential[table.msg[s0:][slow_slots[index]]] = True
-        for j in np.flatnonzero(sequential[lo:hi]).tolist():
-            epoch = EPOCH.value
-            self._sets(*msgs[lo + j])
-            if EPOCH.value != epoch:
-                self._queue(msgs, buf, table, lo, lo + j, sequential, index, templates, facts)
-                return lo + j + 1
-        self._queue(msgs, buf, table, lo, hi, sequential, index, templates, facts)
-        return hi
-
-    def _queue(
-        self, msgs: list[_Message], buf: np.ndarray, table: SetTable, lo: int, hi: int, sequential: np.ndarray,
-        index: np.ndarray, templates: list[Template | None], facts: dict[int, tuple[int, int]],
-    ) -> None:  # fmt: skip
-        """Gather the records of the data sets of messages [lo, hi) not walked sequentially, per template."""
-        s0, s1 = int(table.first[lo]), int(table.first[hi])
-        if s1 <= s0:
-            return
-        msg = table.msg[s0:s1]
-        keep = np.flatnonzero(~sequential[msg])
-        if not keep.size:
-            return
-        msg, slots = msg[keep], index[: s1 - s0][keep]
-        lengths, offsets = table.length[s0:s1][keep], table.off[s0:s1][keep]
-        export = np.fromiter((m[6] for m in msgs[lo:hi]), dtype=np.int64, count=hi - lo)[msg - lo]
-        header_uptime = np.fromiter((m[7] for m in msgs[lo:hi]), dtype=np.int64, count=hi - lo)[msg - lo]
-        for slot in np.unique(slots).tolist():
-            t = templates[slot]
-            assert t is not None  # sets of slow templates put their message on the sequential walk
-            sel = np.flatnonzero(slots == slot)
-            counts = (lengths[sel] - 4) // t.reclen
-            data = gather(buf, offsets[sel] + 4, counts * t.reclen)
-            sampling, init_ms = facts[id(t.domain)]
-            first_msg = msgs[int(msg[sel[0]])]
-            if first_msg[4] == 10:  # IPFIX: uptime from the domain's systemInitTimeMilliseconds
-                uptime = export[sel] - init_ms if init_ms >= 0 else np.full(len(sel), -1, dtype=np.int64)
-            else:
-                uptime = header_uptime[sel]
-            self._group(t, first_msg[9]).chunks.append((data, counts, export[sel], uptime, sampling))
-            bump(first_msg[9], "records", int(counts.sum()))
 
     # -- data sets -------------------------------------------------------------------------------
 
