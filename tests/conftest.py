@@ -26,4 +26,4 @@ def store(falkordb_server: FalkorDBStore) -> Iterator[FalkorDBStore]:
     s = falkordb_server.with_graph(f"t_{uuid.uuid4().hex[:12]}")
     s.ensure_schema()
     yield s
-    s.clear()
+    s.drop_graph()

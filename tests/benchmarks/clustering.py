@@ -103,7 +103,7 @@ def main() -> None:
                     "clusters": runs[-1]["clusters"], "noise": runs[-1]["noise"],
                     "seconds": [round(r["seconds"], 2) for r in runs],
                 })  # fmt: skip
-                g.clear()
+                g.drop_graph()
         finally:
             store.close()
     print(json.dumps({"benchmark": "clustering_end_to_end", "runs": args.runs, "results": results}))

@@ -75,7 +75,7 @@ def test_create_path_and_merge_path_build_the_same_graph(store: FalkorDBStore, f
         assert (result.created, result.touched) == (0, 0)
         assert state(other) == state(store)
     finally:
-        other.clear()
+        other.drop_graph()
 
 
 def test_a_device_created_concurrently_falls_back_to_merge(

@@ -11,17 +11,13 @@ import os
 import socket
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
-import msgspec
 import pytest
 
 from clarion.config import Settings
-from clarion.ingest.merger import SeqConflictError, merge
-from clarion.ingest.transform import prepare
 from clarion.store.neo4j_store import Neo4jStore, _plain
-from clarion.store.port import BatchConflictError, GraphStore, StoreUnavailableError
-from tests.helpers import T0, mac, small_graph
+from clarion.store.port import StoreUnavailableError
+from tests.integration.store_contract import *  # noqa: F403 - the shared store contract runs here
 
 pytestmark = pytest.mark.integration
 
@@ -67,102 +63,10 @@ def neo4j(neo4j_server: Neo4jStore) -> Neo4jStore:
     return neo4j_server
 
 
-def totals(store: GraphStore) -> dict[str, int]:
-    row = store.read("query/stats")[0]
-    return {k: int(v or 0) for k, v in row.items()}
-
-
-# -- against a real Neo4j 5 ------------------------------------------------------------------
-
-
-def test_it_is_a_graph_store(neo4j: Neo4jStore) -> None:
-    assert isinstance(neo4j, GraphStore)
-    assert neo4j.dialect == "neo4j"
-    assert neo4j.read("query/ping") == [{"ok": 1}]
-
-
-def test_schema_is_idempotent(neo4j: Neo4jStore) -> None:
-    neo4j.ensure_schema()
-    neo4j.ensure_schema()
-
-
-def test_batch_is_applied_with_exact_counters(neo4j: Neo4jStore) -> None:
-    result = merge(neo4j, small_graph())
-    assert result.applied
-    assert not result.duplicate
-    assert totals(neo4j) == {
-        "devices": 4, "switches": 1, "flow_edges": 3, "bytes": 6300, "packets": 33, "flows": 6,
-    }  # fmt: skip
-
-
-def test_same_batch_three_times_counts_once(neo4j: Neo4jStore) -> None:
-    g = small_graph()
-    first = merge(neo4j, g)
-    after_one = totals(neo4j)
-    again = [merge(neo4j, g) for _ in range(2)]
-    assert first.applied
-    assert all(r.duplicate and not r.applied for r in again)
-    assert totals(neo4j) == after_one
-
-
-def test_conflicting_replay_is_refused_and_changes_nothing(neo4j: Neo4jStore) -> None:
-    merge(neo4j, small_graph(seq=7))
-    before = totals(neo4j)
-    with pytest.raises(SeqConflictError, match="seq 7"):
-        merge(neo4j, small_graph(seq=7, bytes_=999_999))
-    assert totals(neo4j) == before
-
-
-def test_a_second_batch_record_rolls_the_whole_transaction_back(neo4j: Neo4jStore) -> None:
-    """The unique (agent_id, seq) constraint turns a racing replay into a conflict, and nothing is half applied."""
-    batch = prepare(small_graph(seq=3), applied_at_ms=T0)
-    neo4j.write("merge/batch", batch.params)
-    before = totals(neo4j)
-    with pytest.raises(BatchConflictError, match="Batch"):
-        neo4j.write("merge/batch", batch.params)
-    assert totals(neo4j) == before
-
-
-def test_racing_copies_of_one_batch_apply_once(neo4j: Neo4jStore) -> None:
-    g = small_graph(seq=11)
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda _: merge(neo4j, g), range(4)))
-    assert sum(r.applied for r in results) == 1
-    assert sum(r.duplicate for r in results) == 3
-    assert totals(neo4j)["bytes"] == 6300
-
-
-def test_next_seq_adds_to_counters_on_the_same_day(neo4j: Neo4jStore) -> None:
-    merge(neo4j, small_graph(seq=1))
-    merge(neo4j, small_graph(seq=2))
-    t = totals(neo4j)
-    assert (t["flow_edges"], t["bytes"], t["flows"]) == (3, 12600, 12)
-
-
-def test_flows_are_bucketed_by_utc_day(neo4j: Neo4jStore) -> None:
-    g1 = small_graph(seq=1)
-    next_day = msgspec.structs.replace(
-        g1, seq=2, window=msgspec.structs.replace(g1.window, start=T0 + 86_400_000, end=T0 + 86_460_000), digest=None
-    ).sealed()
-    merge(neo4j, g1)
-    merge(neo4j, next_day)
-    rows = neo4j.read("query/device_peers_out", {"uid": mac(1), "day_from": 0, "day_to": T0 // 86_400_000, "sample": 5})
-    assert {(r["protocol"], r["port"]): int(r["bytes"]) for r in rows} == {(6, 9100): 1000, (6, 443): 5000}
-    assert totals(neo4j)["flow_edges"] == 6
-
-
-def test_nodes_come_back_as_property_dicts(neo4j: Neo4jStore) -> None:
-    merge(neo4j, small_graph())
-    dev = neo4j.read("query/device_by_mac", {"mac": mac(2)})[0]["device"]
-    assert isinstance(dev, dict)
-    assert (dev["switch_id"], dev["interface"], dev["vlan"], dev["sgt"]) == ("sw1", "Gi1/0/2", 20, 10)
-    assert [int(r["value"]) for r in neo4j.read("query/sgts")] == [4, 10]
-
-
-def test_clear_empties_the_graph(neo4j: Neo4jStore) -> None:
-    merge(neo4j, small_graph())
-    neo4j.clear()
-    assert totals(neo4j) == {"devices": 0, "switches": 0, "flow_edges": 0, "bytes": 0, "packets": 0, "flows": 0}
+@pytest.fixture
+def graph_store(neo4j: Neo4jStore) -> Neo4jStore:
+    """The store contract (tests/integration/store_contract.py) runs against a real Neo4j 5."""
+    return neo4j
 
 
 # -- without a server ------------------------------------------------------------------------
