@@ -1,9 +1,10 @@
 """The NetFlow v5 / v9 / IPFIX decoder: datagrams in, ``FLOW_DTYPE`` arrays out, no sockets.
 
-Headers and set boundaries are walked in Python (a few struct calls per datagram); the records
-themselves are decoded in bulk: data sets of one compiled template are joined across datagrams
-and read with a single ``np.frombuffer``. Bad input is never raised: it is counted per exporter
-and per reason in ``stats``.
+Headers are checked in Python (a few struct calls per datagram). In a batch, set boundaries
+are found for all messages at once with numpy (``bulk.py``); messages with template sets or
+anything unusual are walked set by set here. Records are decoded in bulk: data sets of one
+compiled template are joined across the batch and read with a single ``np.frombuffer``. Bad
+input is never raised: it is counted per exporter and per reason in ``stats``.
 """
 
 from __future__ import annotations
@@ -17,16 +18,12 @@ import numpy as np
 from clarion_edge.netflow.bulk import Message, decode_messages
 from clarion_edge.netflow.fields import Field, Plan
 from clarion_edge.netflow.group import Group, bump
+from clarion_edge.netflow.learn import learn_template_set
 from clarion_edge.netflow.records import FLOW_DTYPE
 from clarion_edge.netflow.state import Domain, ExporterState, Pending, Template, TemplateKey
 from clarion_edge.netflow.templates import (
     BadSetError,
-    TemplateSpec,
     iter_records,
-    min_record_length,
-    parse_ipfix_templates,
-    parse_v9_options_templates,
-    parse_v9_templates,
 )
 
 log = logging.getLogger(__name__)
@@ -50,9 +47,6 @@ V5_PLAN = Plan(
 _NO_DOMAIN = Domain()
 #: Option data records decoded per set at most (they are a handful in real streams).
 MAX_OPTION_RECORDS_PER_SET = 4096
-_PLAN_CACHE_SIZE = 4096
-#: Byte-identical template sets remembered per exporter (see ``_template_set``).
-MAX_TEMPLATE_SETS = 64
 #: Bytes of data sets waiting for templates, across all exporters.
 MAX_PENDING_BYTES = 32 << 20
 _SWEEP_EVERY_MS = 10_000
@@ -252,7 +246,7 @@ class Decoder:
                 self._data((version, domain, set_id), data[off + 4 : nxt], export_ms, uptime_ms, state, now, stats)
                 ctx = self._context(version, export_ms, uptime_ms, dom)  # option records may have changed it
             elif set_id in (template_set, options_set):
-                self._template_set(state, version, domain, set_id, data[off + 4 : nxt], now, stats)
+                learn_template_set(self, state, version, domain, set_id, data[off + 4 : nxt], now, stats)
                 templates = state.by_domain.get((version, domain)) or {}
                 dom = state.domains.get((version, domain)) or _NO_DOMAIN
                 ctx = self._context(version, export_ms, uptime_ms, dom)  # pending sets may have run
@@ -268,103 +262,6 @@ class Decoder:
         if version == 10:
             uptime_ms = export_ms - dom.init_ms if dom.init_ms >= 0 else -1
         return (export_ms, uptime_ms, dom.sampling)
-
-    def _template_set(
-        self, state: ExporterState, version: int, domain: int, set_id: int, payload: bytes, now: int,
-        stats: dict[str, int],
-    ) -> None:  # fmt: skip
-        """Learn a template set. Exporters resend the same set every few datagrams: a byte-identical set
-        whose templates are all still in place only refreshes them, without parsing."""
-        cache_key = (version, domain, set_id, payload)
-        known = state.template_sets.get(cache_key)
-        if known is not None and all(state.templates.get(k) is t for k, t in known):
-            for _, t in known:
-                t.refreshed_ms = now
-            return
-        if version == 9:
-            specs = parse_v9_templates(payload) if set_id == 0 else parse_v9_options_templates(payload)
-        else:
-            specs = parse_ipfix_templates(payload, set_id == 3)
-        learned: list[tuple[TemplateKey, Template]] = []
-        cacheable = True  # not after a withdrawal, refusal or flood
-        try:
-            for spec in specs:
-                key = self._template(spec, state, version, domain, now, stats)
-                template = state.templates.get(key) if key is not None else None
-                if key is None or template is None:
-                    cacheable = False
-                else:
-                    learned.append((key, template))
-        except BadSetError as bad:
-            bump(stats, bad.reason)
-            return
-        if not cacheable:
-            return
-        if len(state.template_sets) >= MAX_TEMPLATE_SETS:
-            state.template_sets.clear()
-        state.template_sets[cache_key] = learned
-
-    def _template(
-        self, spec: TemplateSpec, state: ExporterState, version: int, domain: int, now: int, stats: dict[str, int]
-    ) -> TemplateKey | None:
-        """Learn or refresh one template; returns its key, or None when it was refused or withdrawn."""
-        tid = spec.template_id
-        if not spec.fields and version == 10:
-            self._withdraw(spec, state, version, domain, stats)
-            return None
-        if tid < 256 or min_record_length(spec.fields) == 0:
-            bump(stats, "bad_template")
-            return None
-        key = (version, domain, tid)
-        plan = self._plan(spec.fields)
-        existing = state.templates.get(key)
-        if existing is not None and existing.plan is plan and existing.options == spec.options:
-            existing.refreshed_ms = now
-            return key
-        if existing is None and len(state.templates) >= self._max_templates:
-            if now - state.last_purge_ms > 1000:
-                self._purge(state, now, stats)
-            if len(state.templates) >= self._max_templates:
-                bump(stats, "template_flood")
-                return None
-        state.put(key, Template(plan, spec.options, now, state.domain(version, domain)))
-        bump(stats, "templates")
-        if state.pending:
-            before = state.pending_bytes
-            waiting = state.take_pending(key)
-            self._pending_bytes -= before - state.pending_bytes
-            for p in waiting:
-                if now - p.received_ms <= self._pending_ttl_ms:
-                    bump(stats, "pending_decoded")
-                    self._data(key, p.payload, p.export_ms, p.uptime_ms, state, now, stats)
-                else:
-                    bump(stats, "pending_expired")
-        return key
-
-    def _withdraw(
-        self, spec: TemplateSpec, state: ExporterState, version: int, domain: int, stats: dict[str, int]
-    ) -> None:
-        """IPFIX withdrawal: one template, or all (options) templates when the id equals the set id."""
-        tid = spec.template_id
-        if tid in (2, 3):
-            doomed = [k for k, t in state.templates.items() if k[:2] == (version, domain) and t.options == spec.options]
-        elif tid >= 256:
-            doomed = [(version, domain, tid)] if (version, domain, tid) in state.templates else []
-        else:
-            bump(stats, "bad_template")
-            return
-        for k in doomed:
-            state.drop(k)
-        bump(stats, "template_withdrawn", len(doomed))
-
-    def _plan(self, fields: tuple[Field, ...]) -> Plan:
-        """Compiled templates are shared: many exporters send the same layout."""
-        plan = self._plans.get(fields)
-        if plan is None:
-            if len(self._plans) >= _PLAN_CACHE_SIZE:
-                del self._plans[next(iter(self._plans))]
-            plan = self._plans[fields] = Plan(fields)
-        return plan
 
     # -- data sets -------------------------------------------------------------------------------
 
