@@ -2,7 +2,9 @@
 
 This is the only module that imports ``ldap3``. The client is synchronous (ldap3 is); call it from async code
 through :func:`sync_directory_async`, which runs it in a worker thread. Semantics of incremental sync, service
-account rights and TLS choices are documented in ``docs/ise-ers-and-ad.md``.
+account rights and TLS choices are documented in ``docs/ise-ers-and-ad.md``. Settings, value parsing and group
+nesting live in :mod:`clarion.sources.ad_model`, incremental bookkeeping in :mod:`clarion.sources.ad_sync`; their
+public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -11,9 +13,8 @@ import asyncio
 import logging
 import math
 import ssl
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Iterable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import ldap3  # type: ignore[import-untyped]
@@ -21,94 +22,69 @@ from ldap3.core.exceptions import LDAPException  # type: ignore[import-untyped]
 from ldap3.protocol.formatters.formatters import format_sid  # type: ignore[import-untyped]
 from ldap3.utils.conv import escape_filter_chars  # type: ignore[import-untyped]
 
-from clarion.sources.model import ADComputer, ADGroup, ADUser, DirectorySnapshot
+from clarion.sources.ad_model import (
+    COMPUTER_ATTRS,
+    COMPUTER_FILTER,
+    GROUP_ATTRS,
+    GROUP_FILTER,
+    MAX_PAGE_SIZE,
+    PAGE_SIZE,
+    UAC_ACCOUNTDISABLE,
+    USER_ATTRS,
+    USER_FILTER,
+    ADConfig,
+    ADError,
+    ClientBFS,
+    DeletedObject,
+    TransitiveStrategy,
+    all_values,
+    dn_key,
+    domain_sid_of,
+    first_value,
+    int_value,
+    text_value,
+    transitive_groups,
+)
+from clarion.sources.ad_sync import DirectoryReader, IncrementalSync
+from clarion.sources.model import DirectorySnapshot
+
+__all__ = [
+    "BINARY_ATTRS",
+    "COMPUTER_ATTRS",
+    "COMPUTER_FILTER",
+    "DN_LOOKUP_BATCH",
+    "GROUP_ATTRS",
+    "GROUP_FILTER",
+    "IN_CHAIN",
+    "MAX_PAGE_SIZE",
+    "PAGE_SIZE",
+    "SHOW_DELETED_OID",
+    "UAC_ACCOUNTDISABLE",
+    "USER_ATTRS",
+    "USER_FILTER",
+    "ADClient",
+    "ADConfig",
+    "ADError",
+    "ADSync",
+    "ClientBFS",
+    "DeletedObject",
+    "DirectoryReader",
+    "InChainStrategy",
+    "TokenGroupsStrategy",
+    "TransitiveStrategy",
+    "dn_key",
+    "domain_sid_of",
+    "sync_directory",
+    "sync_directory_async",
+    "transitive_groups",
+]
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 500
-MAX_PAGE_SIZE = 1000  # AD's default MaxPageSize: asking for more is silently capped by the server
 IN_CHAIN = "1.2.840.113556.1.4.1941"  # LDAP_MATCHING_RULE_IN_CHAIN
 SHOW_DELETED_OID = "1.2.840.113556.1.4.417"
-UAC_ACCOUNTDISABLE = 0x2
 DN_LOOKUP_BATCH = 50
 BINARY_ATTRS = ("objectSid", "tokenGroups")
-
-USER_FILTER = "(&(objectCategory=person)(objectClass=user))"
-GROUP_FILTER = "(objectCategory=group)"
-COMPUTER_FILTER = "(objectCategory=computer)"
-USER_ATTRS = (
-    "sAMAccountName",
-    "userPrincipalName",
-    "objectSid",
-    "displayName",
-    "mail",
-    "memberOf",
-    "primaryGroupID",
-    "userAccountControl",
-    "uSNChanged",
-)
-GROUP_ATTRS = ("sAMAccountName", "cn", "objectSid", "description", "member", "memberOf", "uSNChanged")
-COMPUTER_ATTRS = ("sAMAccountName", "objectSid", "dNSHostName", "operatingSystem", "uSNChanged")
-
-
-class ADError(Exception):
-    """An AD sync failed; the message names the server URL and the operation, never the password."""
-
-
-@dataclass(frozen=True, slots=True)
-class ADConfig:
-    """Where and as whom to connect. ``url`` is ``ldaps://host[:636]`` or ``ldap://host[:389]`` with ``start_tls``."""
-
-    url: str
-    bind_user: str  # 'svc-clarion@corp.local' or 'CORP\\svc-clarion'
-    password: str = field(repr=False)
-    base_dn: str | None = None  # default: the server's defaultNamingContext
-    start_tls: bool = False
-    ca_file: str | None = None
-    verify_tls: bool = True
-    page_size: int = PAGE_SIZE
-    timeout_s: float = 30.0
-
-    def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:
-            raise ValueError(f"AD url must be ldaps://host[:port] or ldap://host[:port], got {self.url!r}")
-        if parts.scheme == "ldap" and not self.start_tls:
-            raise ValueError(f"AD url {self.url!r} is plain ldap://: set start_tls=True or use ldaps://")
-        if not 1 <= self.page_size <= MAX_PAGE_SIZE:
-            raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {self.page_size}")
-
-
-@dataclass(frozen=True, slots=True)
-class DeletedObject:
-    """A tombstone seen with the Show Deleted control: the SID is what the merger keys on."""
-
-    sid: str
-    kind: str  # user | group | computer
-    usn_changed: int
-
-
-def _first(attrs: Mapping[str, Any], name: str) -> Any:
-    value = attrs.get(name)
-    if isinstance(value, list):
-        return value[0] if value else None
-    return value
-
-
-def _many(attrs: Mapping[str, Any], name: str) -> list[Any]:
-    value = attrs.get(name)
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    text = str(value)
-    return text or None
 
 
 def _sid(value: Any) -> str:
@@ -118,69 +94,6 @@ def _sid(value: Any) -> str:
     if isinstance(value, str) and value.startswith("S-1-"):
         return value
     raise ValueError(f"objectSid is not a SID: {value!r}")
-
-
-def _int(value: Any, default: int = 0) -> int:
-    if value is None or value == "":
-        return default
-    return int(value)
-
-
-def domain_sid_of(sid: str) -> str:
-    """The domain part of an account SID (everything before the RID)."""
-    return sid.rsplit("-", 1)[0]
-
-
-def dn_key(dn: str) -> str:
-    """DNs compare case-insensitively in AD; this is the form used as a dictionary key."""
-    return dn.lower()
-
-
-class TransitiveStrategy(Protocol):
-    """How a user's transitive groups are found: client-side BFS (default) or a server-side AD query."""
-
-    def resolve(self, snapshot: DirectorySnapshot) -> dict[str, set[str]]: ...
-
-
-def transitive_groups(snapshot: DirectorySnapshot) -> dict[str, set[str]]:
-    """user SID -> every group SID reached through direct groups (primary included) and group nesting.
-
-    Pure BFS over ``ADGroup.member_of``; cycles (legal in AD) are walked once. Groups not in the snapshot
-    are kept as reached but not expanded further.
-    """
-    parents = {g.sid: g.member_of for g in snapshot.groups}
-    closure: dict[str, frozenset[str]] = {}
-
-    def close(start: str) -> frozenset[str]:
-        cached = closure.get(start)
-        if cached is not None:
-            return cached
-        seen = {start}
-        queue = [start]
-        while queue:
-            current = queue.pop()
-            for parent in parents.get(current, ()):
-                if parent not in seen:
-                    seen.add(parent)
-                    queue.append(parent)
-        result = frozenset(seen)
-        closure[start] = result
-        return result
-
-    out: dict[str, set[str]] = {}
-    for user in snapshot.users:
-        groups: set[str] = set()
-        for direct in user.groups:
-            groups |= close(direct)
-        out[user.sid] = groups
-    return out
-
-
-class ClientBFS:
-    """Default strategy: we read every group anyway, so nesting is resolved locally at no LDAP cost."""
-
-    def resolve(self, snapshot: DirectorySnapshot) -> dict[str, set[str]]:
-        return transitive_groups(snapshot)
 
 
 class ADClient:
@@ -283,7 +196,7 @@ class ADClient:
     def naming_context(self) -> str:
         """The domain's root DN (read once per connection); DN lookups search here even when base_dn is an OU."""
         if self._naming_context is None:
-            value = _text(_first(self.root_dse(["defaultNamingContext"]), "defaultNamingContext"))
+            value = text_value(first_value(self.root_dse(["defaultNamingContext"]), "defaultNamingContext"))
             if not value:
                 if not self.config.base_dn:
                     raise self._fail("server has no defaultNamingContext; set base_dn")
@@ -295,7 +208,7 @@ class ADClient:
         return self.config.base_dn or self.naming_context()
 
     def highest_committed_usn(self) -> int:
-        return _int(_first(self.root_dse(["highestCommittedUSN"]), "highestCommittedUSN"))
+        return int_value(first_value(self.root_dse(["highestCommittedUSN"]), "highestCommittedUSN"))
 
     def paged_search(
         self,
@@ -364,7 +277,7 @@ class ADClient:
         entries = list(self.paged_search(user_dn, "(objectClass=*)", ["tokenGroups"], scope="BASE"))
         if not entries:
             raise self._fail(f"no object {user_dn!r} for tokenGroups")
-        return [_sid(v) for v in _many(entries[0][1], "tokenGroups")]
+        return [_sid(v) for v in all_values(entries[0][1], "tokenGroups")]
 
     def deleted_since(self, since_usn: int) -> list[DeletedObject]:
         """Tombstones changed at or after ``since_usn`` (Show Deleted control; the account needs read access
@@ -375,12 +288,12 @@ class ADClient:
         for _dn, attrs in self.paged_search(
             self.naming_context(), flt, ["objectSid", "objectClass", "uSNChanged"], controls=controls
         ):
-            raw = _first(attrs, "objectSid")
+            raw = first_value(attrs, "objectSid")
             if raw is None:
                 continue
-            classes = {str(c).lower() for c in _many(attrs, "objectClass")}
+            classes = {str(c).lower() for c in all_values(attrs, "objectClass")}
             kind = "computer" if "computer" in classes else "group" if "group" in classes else "user"
-            out.append(DeletedObject(sid=_sid(raw), kind=kind, usn_changed=_int(_first(attrs, "uSNChanged"))))
+            out.append(DeletedObject(sid=_sid(raw), kind=kind, usn_changed=int_value(first_value(attrs, "uSNChanged"))))
         return out
 
 
@@ -394,13 +307,13 @@ class InChainStrategy:
         dn_by_sid = {g.sid: g.dn for g in snapshot.groups}
         out: dict[str, set[str]] = {}
         for user in snapshot.users:
-            found = {_sid(_first(attrs, "objectSid")) for _dn, attrs in self.client.groups_in_chain(user.dn)}
+            found = {_sid(first_value(attrs, "objectSid")) for _dn, attrs in self.client.groups_in_chain(user.dn)}
             # the primary group is not a 'member' link, so the chain misses it and its parents: add them
             for direct in set(user.groups) - found:
                 found.add(direct)
                 if direct in dn_by_sid:
                     chain = self.client.groups_in_chain(dn_by_sid[direct])
-                    found |= {_sid(_first(attrs, "objectSid")) for _dn, attrs in chain}
+                    found |= {_sid(first_value(attrs, "objectSid")) for _dn, attrs in chain}
             out[user.sid] = found
         return out
 
@@ -415,7 +328,7 @@ class TokenGroupsStrategy:
         return {user.sid: set(self.client.token_groups(user.dn)) for user in snapshot.users}
 
 
-class ADSync:
+class ADSync(IncrementalSync):
     """Full and incremental (uSNChanged) sync of one directory; keeps the group membership seen last time.
 
     Membership lives on groups: ``memberOf`` is a back-link, so adding bob to a group moves the group's
@@ -424,133 +337,12 @@ class ADSync:
     """
 
     def __init__(self, config: ADConfig, *, server: Any = None) -> None:
+        super().__init__(decode_sid=_sid)
         self.config = config
         self._server = server
-        self._members: dict[str, frozenset[str]] | None = None  # group dn key -> member dn keys
-        self._dn_sid: dict[str, str] = {}  # group dn key -> objectSid
 
     def client(self) -> ADClient:
         return ADClient(self.config, server=self._server)
-
-    def sync_changes(self, previous: DirectorySnapshot) -> DirectorySnapshot:
-        """Everything changed after ``previous`` was taken."""
-        return self.sync(since_usn=previous.highest_usn + 1)
-
-    def sync(self, since_usn: int | None = None) -> DirectorySnapshot:
-        """Read the directory (or what changed at/after ``since_usn``); on failure raise ADError, return nothing."""
-        if since_usn is not None and since_usn < 0:
-            raise ValueError(f"since_usn must be >= 0, got {since_usn}")
-        with self.client() as client:
-            snapshot, members, dn_sid = self._read(client, since_usn)
-        # commit the remembered state only once the whole read succeeded
-        if since_usn is None or self._members is None:
-            self._members = members if since_usn is None else None
-            self._dn_sid = dn_sid
-        else:
-            self._members.update(members)
-            self._dn_sid.update(dn_sid)
-        return snapshot
-
-    def _read(
-        self, client: ADClient, since_usn: int | None
-    ) -> tuple[DirectorySnapshot, dict[str, frozenset[str]], dict[str, str]]:
-        highest = client.highest_committed_usn()  # read first: changes during the sync are re-read next time
-        base = client.base_dn()
-        usn = "" if since_usn is None else f"(uSNChanged>={int(since_usn)})"
-        users = list(client.paged_search(base, f"(&{USER_FILTER}{usn})", USER_ATTRS))
-        groups = list(client.paged_search(base, f"(&{GROUP_FILTER}{usn})", GROUP_ATTRS))
-        computers = list(client.paged_search(base, f"(&{COMPUTER_FILTER}{usn})", COMPUTER_ATTRS))
-        dn_sid = {} if since_usn is None else dict(self._dn_sid)
-        members: dict[str, frozenset[str]] = {}
-        for dn, attrs in groups:
-            if attrs.get("objectSid"):
-                dn_sid[dn_key(dn)] = _sid(_first(attrs, "objectSid"))
-            members[dn_key(dn)] = frozenset(dn_key(str(m)) for m in _many(attrs, "member"))
-        if since_usn is not None:
-            affected: set[str] = set()
-            for key, now in members.items():
-                before = None if self._members is None else self._members.get(key)
-                affected |= now if before is None else now ^ before
-            affected -= {dn_key(dn) for dn, _ in users} | {dn_key(dn) for dn, _ in groups}
-            if affected:
-                users += list(client.search_by_dns(affected, USER_FILTER, USER_ATTRS))
-                groups += list(client.search_by_dns(affected, GROUP_FILTER, GROUP_ATTRS))
-        wanted = {dn_key(str(p)) for _dn, attrs in users + groups for p in _many(attrs, "memberOf")}
-        unknown = wanted - dn_sid.keys()
-        if unknown:
-            for dn, attrs in client.search_by_dns(unknown, GROUP_FILTER, ["objectSid"]):
-                dn_sid[dn_key(dn)] = _sid(_first(attrs, "objectSid"))
-        snapshot = DirectorySnapshot(
-            users=[u for u in (self._user(dn, a, dn_sid) for dn, a in users) if u is not None],
-            groups=[g for g in (self._group(dn, a, dn_sid) for dn, a in groups) if g is not None],
-            computers=[c for c in (self._computer(dn, a) for dn, a in computers) if c is not None],
-            highest_usn=highest,
-            since_usn=since_usn,
-        )
-        return snapshot, members, dn_sid
-
-    @staticmethod
-    def _parents(attrs: Mapping[str, Any], dn_sid: Mapping[str, str], dn: str) -> list[str]:
-        out = []
-        for parent in _many(attrs, "memberOf"):
-            sid = dn_sid.get(dn_key(str(parent)))
-            if sid is None:
-                log.warning("AD: %s is a member of %s, which could not be resolved to a SID; skipped", dn, parent)
-            else:
-                out.append(sid)
-        return out
-
-    def _user(self, dn: str, attrs: Mapping[str, Any], dn_sid: Mapping[str, str]) -> ADUser | None:
-        raw_sid, name = _first(attrs, "objectSid"), _text(_first(attrs, "sAMAccountName"))
-        if raw_sid is None or name is None:
-            log.warning("AD: user %s has no objectSid or sAMAccountName (not readable?); skipped", dn)
-            return None
-        sid = _sid(raw_sid)
-        groups = sorted(set(self._parents(attrs, dn_sid, dn)))
-        primary = _int(_first(attrs, "primaryGroupID"))
-        if primary:  # memberOf never lists the primary group (Domain Users): add it explicitly
-            primary_sid = f"{domain_sid_of(sid)}-{primary}"
-            if primary_sid not in groups:
-                groups.append(primary_sid)
-        return ADUser(
-            sid=sid,
-            username=name,
-            dn=dn,
-            upn=_text(_first(attrs, "userPrincipalName")),
-            display_name=_text(_first(attrs, "displayName")),
-            mail=_text(_first(attrs, "mail")),
-            groups=tuple(groups),
-            enabled=not _int(_first(attrs, "userAccountControl")) & UAC_ACCOUNTDISABLE,
-            usn_changed=_int(_first(attrs, "uSNChanged")),
-        )
-
-    def _group(self, dn: str, attrs: Mapping[str, Any], dn_sid: Mapping[str, str]) -> ADGroup | None:
-        raw_sid = _first(attrs, "objectSid")
-        name = _text(_first(attrs, "sAMAccountName")) or _text(_first(attrs, "cn"))
-        if raw_sid is None or name is None:
-            log.warning("AD: group %s has no objectSid or name (not readable?); skipped", dn)
-            return None
-        return ADGroup(
-            sid=_sid(raw_sid),
-            name=name,
-            dn=dn,
-            member_of=tuple(sorted(set(self._parents(attrs, dn_sid, dn)))),
-            description=_text(_first(attrs, "description")),
-        )
-
-    @staticmethod
-    def _computer(dn: str, attrs: Mapping[str, Any]) -> ADComputer | None:
-        raw_sid, name = _first(attrs, "objectSid"), _text(_first(attrs, "sAMAccountName"))
-        if raw_sid is None or name is None:
-            log.warning("AD: computer %s has no objectSid or sAMAccountName; skipped", dn)
-            return None
-        return ADComputer(
-            sid=_sid(raw_sid),
-            name=name[:-1] if name.endswith("$") else name,
-            dns_host_name=_text(_first(attrs, "dNSHostName")),
-            operating_system=_text(_first(attrs, "operatingSystem")),
-            usn_changed=_int(_first(attrs, "uSNChanged")),
-        )
 
 
 def sync_directory(config: ADConfig, since_usn: int | None = None) -> DirectorySnapshot:
