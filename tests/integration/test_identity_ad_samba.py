@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 from ldap3 import MODIFY_ADD, MODIFY_DELETE
+from typer.testing import CliRunner
 
+from clarion.cli import app
 from clarion.identity import merge_sessions
 from clarion.identity.directory import sync_and_merge
 from clarion.sources.ad import ADConfig, ADError
@@ -98,3 +101,23 @@ def test_samba_directory_lands_in_the_graph_and_cleanup_follows_ad(
     sync_and_merge(store, config())
     assert groups_of(store, "dave") == {"Domain Users": 1, "Users": 2}
     assert groups_of(store, "erin")["IdEng"] == 1
+
+
+def test_clarion_ad_sync_command_merges_into_the_local_store(
+    dc: SambaDC, seeded: dict[str, str], tmp_path: Path
+) -> None:
+    env = {
+        "CLARION_DATA_DIR": str(tmp_path / "data"), "CLARION_GRAPH_NAME": "adcli", "CLARION_AD_URL": LDAPS_URL,
+        "CLARION_AD_BIND_DN": "id-svc@corp.local", "CLARION_AD_PASSWORD": PASSWORD, "CLARION_AD_VERIFY_TLS": "false",
+    }  # fmt: skip
+    r = CliRunner().invoke(app, ["ad", "sync"], env=env)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output.strip().splitlines()[-1])["full"] is True
+    store = FalkorDBStore.embedded(tmp_path / "data", graph="adcli")  # the command stopped its store: reopen it
+    try:
+        assert groups_of(store, "erin") == {"IdEng": 1, "Domain Users": 1, "Users": 2}
+    finally:
+        store.close()
+    bad = CliRunner().invoke(app, ["ad", "sync"], env={**env, "CLARION_AD_PASSWORD": "wrong-password-1"})
+    assert bad.exit_code == 1
+    assert "AD sync failed, nothing was changed" in bad.output
