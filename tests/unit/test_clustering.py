@@ -16,6 +16,7 @@ from clarion.analytics.model import Cluster, ClusteringParams, ClusteringRun, Me
 from clarion.analytics.pipeline import run_clustering
 from clarion.analytics.quality import adjusted_rand, evaluate
 from clarion.analytics.recommend import recommend_sgt, sgt_name_from_word
+from clarion.analytics.snapshot import GraphSnapshot, empty_edges
 from clarion.analytics.stability import assign_ids, match_clusters
 from clarion.synth import Campus, CampusSpec, generate_campus
 
@@ -216,3 +217,26 @@ def test_sampling_and_labels_do_not_depend_on_device_order() -> None:
     names = ["g", "b", "x", "c", "a", "f", "e"]
     # Largest cluster first (7: three members), then 3; noise stays -1.
     assert list(canonical_labels(labels, names)) == [1, 1, -1, 0, 0, 0, 1]
+
+
+def test_degenerate_snapshots_give_empty_or_exact_results() -> None:
+    no_edges = GraphSnapshot(device_ids=["a", "b", "c"], local=np.array([True, True, False]), edges=empty_edges())
+    run = run_clustering(no_edges, PARAMS)
+    assert run.clusters == []
+    assert run.noise == ["a", "b"]
+    no_local = GraphSnapshot(device_ids=["a"], local=np.array([False]), edges=empty_edges())
+    assert run_clustering(no_local, PARAMS).noise == []
+    # Two groups of sixty identical devices: two clusters, nothing left as noise, labelled by their service.
+    edges = empty_edges(120)
+    edges["src"] = np.arange(120)
+    edges["dst"] = 120
+    edges["protocol"] = 6
+    edges["port"] = np.where(np.arange(120) < 60, 9100, 22)
+    edges["flows"] = 3
+    ids = [f"d{i:03d}" for i in range(121)]
+    twins = run_clustering(GraphSnapshot(ids, np.array([True] * 120 + [False]), edges), PARAMS)
+    assert [(c.size, c.label) for c in twins.clusters] == [
+        (60, "print spoolers: uses tcp/9100 jetdirect"),
+        (60, "admin hosts: uses tcp/22 ssh"),
+    ]
+    assert twins.noise == []

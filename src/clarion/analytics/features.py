@@ -229,6 +229,8 @@ def build_features(snapshot: GraphSnapshot, params: ClusteringParams) -> Feature
 def _build_features(snapshot: GraphSnapshot, params: ClusteringParams) -> Features:
     n = snapshot.n_devices
     rows = snapshot.local_indices()
+    if len(rows) == 0:
+        return _no_features(params)
     e = snapshot.edges
     src = e["src"].astype(np.int64)
     dst = e["dst"].astype(np.int64)
@@ -291,6 +293,24 @@ def _build_features(snapshot: GraphSnapshot, params: ClusteringParams) -> Featur
         offered=sp.csr_matrix(offered[rows]),
         scalars=np.hstack([scalars, tod])[rows],
         scalar_names=[*SCALAR_NAMES, *TIME_NAMES],
+    )
+
+
+def _no_features(params: ClusteringParams) -> Features:
+    """Nothing to cluster (no local device): empty, well-shaped features."""
+    empty = np.zeros(0, dtype=np.int64)
+    names = [*SCALAR_NAMES, *TIME_NAMES]
+    return Features(
+        rows=empty,
+        matrix=np.zeros((0, params.svd_components)),
+        weighted=np.zeros((0, params.svd_components)),
+        service_protocols=empty,
+        service_ports=empty,
+        service_names=[],
+        used=sp.csr_matrix((0, 0)),
+        offered=sp.csr_matrix((0, 0)),
+        scalars=np.zeros((0, len(names))),
+        scalar_names=names,
     )
 
 
