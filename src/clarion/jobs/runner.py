@@ -1,8 +1,9 @@
 """In-process job runner: jobs queue in one thread; heavy compute runs in a long-lived worker process.
 
-The worker is kept warm (fast_hdbscan JIT-compiles for tens of seconds per process), reports
-progress through a queue, and is killed with its whole process group when a job times out,
-so no orphaned workers keep burning CPU. Job state lives in memory: the API is the only reader.
+The worker process is long-lived (imports of the analytics stack are paid once, and heavy
+compute never holds the API's GIL), reports progress through a queue, and is killed with its
+whole process group when a job times out, so no orphaned workers keep burning CPU. Job state
+lives in memory: the API is the only reader.
 """
 
 from __future__ import annotations
