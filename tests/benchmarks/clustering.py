@@ -2,7 +2,7 @@
 
 For each size a synthetic campus is merged into an embedded FalkorDB (not timed). Each timed run
 is a fresh child process connected to that store, doing what the clustering job does; it
-reports wall seconds (after a warm-up run, as the job worker is long-lived and warm), the
+reports wall seconds (after one untimed warm-up run that fills the OS caches), the
 stage timings, its peak RSS, and ARI against the generator's true roles.
 
     .venv/bin/python tests/benchmarks/clustering.py [--sizes 10000 50000 100000] [--runs 3]
@@ -84,7 +84,7 @@ def main() -> None:
                 print(f"{size} devices: merged {edges} edges in {time.perf_counter() - t:.0f} s (not timed)",
                       file=sys.stderr, flush=True)  # fmt: skip
                 runs = []
-                for i in range(args.runs + 1):  # the first run warms the JIT, as the job worker would be
+                for i in range(args.runs + 1):  # one untimed warm-up run first
                     out = subprocess.run(
                         [sys.executable, __file__, "--child", sock, graph, str(size), str(args.seed)],
                         capture_output=True, text=True, check=True, timeout=3600,
