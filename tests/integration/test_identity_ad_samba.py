@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -25,30 +24,10 @@ __all__ = ["samba_dc"]  # the session fixture, imported so pytest sees it here
 PASSWORD = "Id-Svc!2024-pass"
 
 
-def _samba_started_by_this_process() -> bool:
-    """True when a samba child of this pytest process runs: another module's session fixture started it."""
-    me = str(os.getpid())
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-        except OSError:
-            continue
-        name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
-        if name == "samba" and rest[1] == me:
-            return True
-    return False
-
-
 @pytest.fixture(scope="module")
-def dc(request: pytest.FixtureRequest) -> SambaDC:
-    """The session's DC. Each module importing ``samba_dc`` gets its own session fixture, so when another module
-    already started one in this process, use it (``admin()`` needs only the listening DC) instead of skipping."""
-    if _samba_started_by_this_process():
-        return SambaDC(Path("/nonexistent"))
-    dc: SambaDC = request.getfixturevalue("samba_dc")
-    return dc
+def dc(samba_dc: SambaDC) -> SambaDC:
+    """The session's DC, shared with the other AD modules by ``tests.integration.samba_ad``."""
+    return samba_dc
 
 
 @pytest.fixture(scope="module")
