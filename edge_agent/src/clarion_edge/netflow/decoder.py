@@ -2,9 +2,10 @@
 
 Headers are checked in Python (a few struct calls per datagram). In a batch, set boundaries
 are found for all messages at once with numpy (``bulk.py``); messages with template sets or
-anything unusual are walked set by set here. Records are decoded in bulk: data sets of one
-compiled template are joined across the batch and read with a single ``np.frombuffer``. Bad
-input is never raised: it is counted per exporter and per reason in ``stats``.
+anything unusual are walked set by set here; v5 datagrams go to ``v5.py``. Records are decoded
+in bulk: data sets of one compiled template are joined across the batch and read with a single
+``np.frombuffer``. Bad input is never raised: it is counted per exporter and per reason in
+``stats``, kept with the per-exporter state and its bounds in ``exporter_table.py``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from clarion_edge.netflow.bulk import Message, decode_messages
+from clarion_edge.netflow.exporter_table import OVERFLOW, ExporterTable
 from clarion_edge.netflow.fields import Field, Plan
 from clarion_edge.netflow.group import Group, bump
 from clarion_edge.netflow.learn import learn_template_set
@@ -25,39 +27,25 @@ from clarion_edge.netflow.templates import (
     BadSetError,
     iter_records,
 )
+from clarion_edge.netflow.v5 import V5_PLAN, add_v5
+
+__all__ = ["BULK_MIN_MESSAGES", "MAX_OPTION_RECORDS_PER_SET", "MAX_PENDING_BYTES", "V5_PLAN", "Decoder"]
 
 log = logging.getLogger(__name__)
 
-_V5_HEADER = struct.Struct("!HHIIIIBBH")  # 24 bytes
 _V9_HEADER = struct.Struct("!HHIIII")  # 20 bytes
 _IPFIX_HEADER = struct.Struct("!HHIII")  # 16 bytes
 _SET_HEADER = struct.Struct("!HH")
-_V5_RECORD = 48
-_V5_MAX_COUNT = 30
-#: The v5 record as a template: element ids of RFC 3954 at v5's fixed offsets (0 = padding/unused).
-V5_PLAN = Plan(
-    tuple(
-        Field(ie, ln)
-        for ie, ln in (
-            (8, 4), (12, 4), (15, 4), (10, 2), (14, 2), (2, 4), (1, 4), (22, 4), (21, 4), (7, 2), (11, 2),
-            (0, 1), (6, 1), (4, 1), (5, 1), (16, 2), (17, 2), (9, 1), (13, 1), (0, 2),
-        )
-    )
-)  # fmt: skip
 _NO_DOMAIN = Domain()
 #: Option data records decoded per set at most (they are a handful in real streams).
 MAX_OPTION_RECORDS_PER_SET = 4096
 #: Bytes of data sets waiting for templates, across all exporters.
 MAX_PENDING_BYTES = 32 << 20
-_SWEEP_EVERY_MS = 10_000
-_OVERFLOW = "*"
 #: Batches with fewer v9/IPFIX messages than this take the sequential set walk.
 BULK_MIN_MESSAGES = 8
 
-_V5_GROUP = -1
 
-
-class Decoder:
+class Decoder(ExporterTable):
     """Stateful decoder for any number of exporters; not thread-safe (one per listener thread)."""
 
     def __init__(
@@ -69,34 +57,17 @@ class Decoder:
         pending_ttl_s: float = 30,
         max_exporters: int = 4096,
     ) -> None:
-        self._template_ttl_ms = int(template_ttl_s * 1000)
+        super().__init__(
+            template_ttl_ms=int(template_ttl_s * 1000),
+            pending_ttl_ms=int(pending_ttl_s * 1000),
+            max_exporters=max_exporters,
+        )
         self._max_templates = max_templates_per_exporter
         self._pending_max = pending_max_datagrams
-        self._pending_ttl_ms = int(pending_ttl_s * 1000)
-        self._max_exporters = max_exporters
-        self._exporters: dict[str, ExporterState] = {}
-        self._stats: dict[str, dict[str, int]] = {}
         self._plans: dict[tuple[Field, ...], Plan] = {}
-        self._last_sweep_ms = -(10**18)
-        self._pending_bytes = 0
         self._groups: dict[int, Group] = {}
         self._msgs: list[Message] = []
         self._batch = 0
-
-    @property
-    def stats(self) -> dict[str, dict[str, int]]:
-        """Counters per exporter and reason (a copy). Exporters beyond the limit count under "*"."""
-        return {name: dict(counters) for name, counters in self._stats.items()}
-
-    @property
-    def template_count(self) -> int:
-        """Templates held across all exporters (for monitoring and the memory-bound tests)."""
-        return sum(len(e.templates) for e in self._exporters.values())
-
-    @property
-    def pending_count(self) -> int:
-        """Data sets waiting for their template across all exporters."""
-        return sum(len(e.pending) for e in self._exporters.values())
 
     def decode(self, data: bytes, exporter: str, received_ms: int) -> np.ndarray:
         """Decode one datagram from ``exporter`` ("ip:port" or "ip") into an array of FLOW_DTYPE."""
@@ -121,7 +92,7 @@ class Decoder:
                 decode_messages(self, msgs)
             except Exception:
                 log.exception("netflow decoder error walking a batch")
-                bump(self._stats_for(_OVERFLOW), "internal_error")
+                bump(self._stats_for(OVERFLOW), "internal_error")
         else:
             for m in msgs:
                 try:
@@ -136,7 +107,7 @@ class Decoder:
                 out.append(group.decode())
             except Exception:
                 log.exception("netflow decoder error converting a batch")
-                self._stats_for(_OVERFLOW)["internal_error"] = self._stats_for(_OVERFLOW).get("internal_error", 0) + 1
+                self._stats_for(OVERFLOW)["internal_error"] = self._stats_for(OVERFLOW).get("internal_error", 0) + 1
         if not out:
             return np.zeros(0, dtype=FLOW_DTYPE)
         return out[0] if len(out) == 1 else np.concatenate(out)
@@ -149,7 +120,7 @@ class Decoder:
             return
         version = (data[0] << 8) | data[1]
         if version == 5:
-            self._v5(data, stats)
+            add_v5(data, self._groups, stats)
         elif version in (9, 10):
             state = self._exporter(exporter, received_ms)
             if state is None:
@@ -160,25 +131,6 @@ class Decoder:
                 self._ipfix(data, state, received_ms, stats)
         else:
             bump(stats, "bad_version")
-
-    def _v5(self, data: bytes, stats: dict[str, int]) -> None:
-        if len(data) < _V5_HEADER.size:
-            bump(stats, "truncated")
-            return
-        _, count, uptime, secs, nsecs, _seq, _etype, _eid, sampling = _V5_HEADER.unpack_from(data)
-        if count == 0 or count > _V5_MAX_COUNT:
-            bump(stats, "bad_count")
-            return
-        end = _V5_HEADER.size + _V5_RECORD * count
-        if len(data) < end:
-            bump(stats, "truncated")
-            return
-        interval = sampling & 0x3FFF
-        group = self._groups.get(_V5_GROUP)
-        if group is None:
-            group = self._groups[_V5_GROUP] = Group(V5_PLAN, _NO_DOMAIN, None, stats)
-        group.add(data[_V5_HEADER.size : end], count, (secs * 1000 + nsecs // 1_000_000, uptime, interval or 1))
-        stats["records"] = stats.get("records", 0) + count
 
     def _v9(self, data: bytes, state: ExporterState, received_ms: int, stats: dict[str, int]) -> None:
         if len(data) < _V9_HEADER.size:
@@ -348,43 +300,3 @@ class Decoder:
         group = template.group = self._groups[id(template)] = Group(template.plan, template.domain, template, stats)
         template.batch = self._batch
         return group
-
-    # -- bounds ----------------------------------------------------------------------------------
-
-    def _exporter(self, name: str, now: int) -> ExporterState | None:
-        if now - self._last_sweep_ms > _SWEEP_EVERY_MS:
-            self._sweep(now)
-        state = self._exporters.get(name)
-        if state is None:
-            if len(self._exporters) >= self._max_exporters:
-                return None
-            state = self._exporters[name] = ExporterState()
-        state.last_seen_ms = now
-        return state
-
-    def _sweep(self, now: int) -> None:
-        """Expire templates and pending sets everywhere; forget exporters that went quiet."""
-        self._last_sweep_ms = now
-        for name, state in list(self._exporters.items()):
-            self._purge(state, now, self._stats_for(name))
-            if not state.templates and not state.pending and now - state.last_seen_ms > self._template_ttl_ms:
-                del self._exporters[name]
-
-    def _purge(self, state: ExporterState, now: int, stats: dict[str, int]) -> None:
-        before = state.pending_bytes
-        expired, pending = state.purge(now, self._template_ttl_ms, self._pending_ttl_ms)
-        self._pending_bytes -= before - state.pending_bytes
-        if expired:
-            bump(stats, "template_expired", expired)
-        if pending:
-            bump(stats, "pending_expired", pending)
-
-    def _stats_for(self, exporter: str) -> dict[str, int]:
-        stats = self._stats.get(exporter)
-        if stats is None:
-            if len(self._stats) >= 4 * self._max_exporters:
-                exporter = _OVERFLOW
-                stats = self._stats.get(exporter)
-            if stats is None:
-                stats = self._stats[exporter] = {}
-        return stats
