@@ -87,8 +87,10 @@ def main() -> None:
                 for i in range(args.runs + 1):  # one untimed warm-up run first
                     out = subprocess.run(
                         [sys.executable, __file__, "--child", sock, graph, str(size), str(args.seed)],
-                        capture_output=True, text=True, check=True, timeout=3600,
+                        capture_output=True, text=True, check=False, timeout=3600,
                     )  # fmt: skip
+                    if out.returncode != 0:
+                        raise SystemExit(f"run {i} failed:\n{out.stderr[-4000:]}")
                     r = json.loads(out.stdout.strip().splitlines()[-1])
                     label = "warm-up" if i == 0 else f"run {i}"
                     print(f"  {label}: {r['seconds']:.1f} s, peak {r['peak_rss_mb']:.0f} MB, {r['clusters']} clusters, "
