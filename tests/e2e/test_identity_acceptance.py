@@ -64,7 +64,7 @@ DEVICE = """query($mac: String!) { device(mac: $mac) { mac sgt
     sgt { value name source } sgts { value source until } sessionState }
   outbound { bytes } } }"""
 USER = """query($name: String!) { user(name: $name) { username displayName sid devices { mac } } }"""
-MATRIX = "{ policyMatrix { sgts { value name } cells { srcSgt dstSgt bytes } } stats { bytes devices } }"
+MATRIX = "{ policyMatrix { sgts { value name } cells { srcSgt dstSgt bytes } } stats { bytes } }"
 
 
 @dataclass
