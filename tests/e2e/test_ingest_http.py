@@ -201,3 +201,20 @@ def test_graphql_depth_and_alias_limits(api: Api) -> None:
     aliases = " ".join(f"a{i}: stats {{ devices }}" for i in range(40))
     r = api.graphql("{ " + aliases + " }")
     assert "aliases" in r["errors"][0]["message"].lower()
+
+
+def test_store_away_is_503_and_nothing_is_lost(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clarion.store.port import StoreUnavailableError
+
+    def away(*_: object, **__: object) -> None:
+        raise StoreUnavailableError("FalkorDB /tmp/x.sock (merge/batch): Connection refused")
+
+    body = wire.encode(small_graph())
+    with monkeypatch.context() as m:
+        m.setattr(api.store, "write", away)
+        with api.client() as c:
+            r = c.post("/api/v1/graphs", content=body)
+        assert r.status_code == 503
+        assert "nothing was written; retry later" in r.json()["detail"]["error"]
+    with api.client() as c:  # the agent's retry after the store is back applies it once
+        assert c.post("/api/v1/graphs", content=body).json()["applied"] is True

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from clarion.api.auth import CurrentPrincipal
 from clarion.api.deps import AppMetrics, AppSettings, Store
 from clarion.ingest.merger import SeqConflictError, merge
+from clarion.store.port import StoreUnavailableError
 from clarion_edge import wire
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
@@ -60,6 +61,7 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
         409: {"description": "this (agent_id, seq) was applied before with other content"},
         413: {"description": "body, nodes or edges over the server's limits"},
         422: {"description": "invalid EdgeGraph; `detail.path` names the field"},
+        503: {"description": "the graph store is unavailable; nothing was written, retry later"},
     },
 )
 async def post_graph(
@@ -113,6 +115,9 @@ async def post_graph(
     except SeqConflictError as e:
         metrics.batches.labels("conflict").inc()
         return _error(409, str(e), "$.seq", stored_digest=e.stored, digest=e.given)
+    except StoreUnavailableError as e:
+        metrics.batches.labels("store_unavailable").inc()
+        return _error(503, f"the graph store is unavailable, nothing was written; retry later ({e})")
     if result.duplicate:
         metrics.batches.labels("duplicate").inc()
     else:
