@@ -103,9 +103,16 @@ class SambaDC:
             if _port_open(636):
                 try:
                     self.admin().unbind()
-                    return
                 except ldap3.core.exceptions.LDAPException:
                     pass
+                else:
+                    time.sleep(0.5)  # the bind may have reached another DC that started at the same time
+                    if self.proc.poll() is None:
+                        return
+                    raise RuntimeError(
+                        f"samba exited with {self.proc.returncode} although a DC answered on 636 (another Samba "
+                        f"is running on this machine?):\n{self.log_path.read_text()[-3000:]}"
+                    )
             time.sleep(0.3)
         self.stop()
         raise RuntimeError(f"samba did not answer LDAPS within {timeout_s}s:\n{self.log_path.read_text()[-3000:]}")
