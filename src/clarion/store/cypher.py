@@ -69,6 +69,14 @@ def load(name: str, dialect: str) -> Statement:
     raise FileNotFoundError(f"no Cypher statement {name!r} for {dialect} under {base}")
 
 
+def bind(name: str, dialect: str, params: Mapping[str, Any] | None) -> tuple[Statement, dict[str, Any]]:
+    """The statement ``name`` for ``dialect`` with ``params`` checked against its declaration."""
+    st = load(name, dialect)
+    p = dict(params or {})
+    st.check(p)
+    return st, p
+
+
 def load_script(name: str) -> list[str]:
     """A schema script: several statements separated by lines ending in ``;``; comments dropped."""
     text = (cypher_dir() / f"{name}.cypher").read_text(encoding="utf-8")

@@ -108,15 +108,11 @@ class FalkorDBStore:
         self._wait_operational(self._constraints, "constraint")
 
     def read(self, statement: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        st = cypher.load(statement, self.dialect)
-        p = dict(params or {})
-        st.check(p)
+        st, p = cypher.bind(statement, self.dialect, params)
         return self._query(st.text, p, name=statement, read_only=True)
 
     def read_rows(self, statement: str, params: Mapping[str, Any] | None = None) -> tuple[list[str], list[list[Any]]]:
-        st = cypher.load(statement, self.dialect)
-        p = dict(params or {})
-        st.check(p)
+        st, p = cypher.bind(statement, self.dialect, params)
         header = params_header(p)
         try:
             # verbose (non-compact) replies are parsed by hiredis in C: integers and strings come back as is
@@ -134,9 +130,7 @@ class FalkorDBStore:
         return [str(h) for h in resp[0]], resp[1]
 
     def write(self, statement: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        st = cypher.load(statement, self.dialect)
-        p = dict(params or {})
-        st.check(p)
+        st, p = cypher.bind(statement, self.dialect, params)
         return self._query(st.text, p, name=statement)
 
     def clear(self) -> None:

@@ -128,9 +128,7 @@ class Neo4jStore:
 
     def _read(self, statement: str, params: Mapping[str, Any] | None) -> tuple[list[str], list[Any]]:
         """A named read statement, routed to readers (a cluster's followers)."""
-        st = cypher.load(statement, self.dialect)
-        p = dict(params or {})
-        st.check(p)
+        st, p = cypher.bind(statement, self.dialect, params)
         with self._errors(statement):
             records, _, keys = self._driver.execute_query(
                 Query(st.text, timeout=self._timeout_s),
@@ -141,9 +139,7 @@ class Neo4jStore:
         return list(keys), records
 
     def write(self, statement: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        st = cypher.load(statement, self.dialect)
-        p = dict(params or {})
-        st.check(p)
+        st, p = cypher.bind(statement, self.dialect, params)
         return self._write(st.text, p, name=statement)
 
     def clear(self) -> None:
