@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from clarion.analytics.model import Cluster, ClusteringParams, ClusteringRun, Member, Recommendation
+from clarion.analytics.model import Cluster, ClusteringParams, ClusteringRun, Member, Reason, Recommendation
 from clarion.analytics.snapshot import EDGE_DTYPE, GraphSnapshot
+from clarion.jobs.runner import Job, JobRunner
 from clarion.store.port import GraphStore
 
 Progress = Callable[[float, str], None]
@@ -83,8 +84,6 @@ def run_from_graph(store: GraphStore, run: dict[str, Any]) -> ClusteringRun:
 
 
 def cluster_from_node(k: dict[str, Any], members: list[Member]) -> Cluster:
-    from clarion.analytics.model import Reason
-
     return Cluster(
         cluster_id=int(k["cluster_id"]), label=str(k["label"]), size=int(k["size"]),
         confidence=float(k["confidence"]), separation=float(k["separation"]),
@@ -159,10 +158,13 @@ def cluster_graph(
 
 
 def start_clustering_job(
-    runner: Any, store: GraphStore, params: ClusteringParams, day_from: int = ALL_DAYS[0], day_to: int = ALL_DAYS[1]
-) -> Any:
+    runner: JobRunner,
+    store: GraphStore,
+    params: ClusteringParams,
+    day_from: int = ALL_DAYS[0],
+    day_to: int = ALL_DAYS[1],
+) -> Job:
     """Queue a clustering job: reading and writing in the jobs thread, the pipeline in the warm worker."""
-    from clarion.jobs.runner import Job, JobRunner
 
     def work(job: Job, r: JobRunner) -> dict[str, Any]:
         def compute(
