@@ -72,12 +72,16 @@ def run(
     status_listen: Annotated[
         str | None, typer.Option(help="host:port of the JSON status endpoint; '' disables.")
     ] = None,
+    receive_buffer: Annotated[
+        str | None,
+        typer.Option(help="UDP receive buffer to ask the kernel for, bytes or 32M / 256MiB (64K..1G); default 32M."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run the agent until SIGTERM/SIGINT, then flush open windows to the spool.
 
     Settings come from the TOML file, then CLARION_EDGE_* variables (LISTEN, SERVER, TOKEN, TOKEN_FILE, AGENT_ID,
-    SWITCH_ID, WINDOW, SPOOL_DIR, STATUS_LISTEN, SITE_PREFIXES, WORKER), then these flags.
+    SWITCH_ID, WINDOW, SPOOL_DIR, STATUS_LISTEN, SITE_PREFIXES, WORKER, RECEIVE_BUFFER), then these flags.
 
     Example: clarion-edge run -c /etc/clarion-edge/clarion-edge.toml --window 30
     """
@@ -94,6 +98,7 @@ def run(
             overrides={
                 "listen": tuple(listen or ()), "server": server, "token": token, "agent_id": agent_id,
                 "switch_id": switch_id, "window": window, "spool_dir": spool_dir, "status_listen": status_listen,
+                "receive_buffer": receive_buffer,
             },
         )  # fmt: skip
     except ConfigError as exc:

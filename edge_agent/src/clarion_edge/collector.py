@@ -1,49 +1,46 @@
-"""The running agent: UDP receivers -> decoder + aggregator -> graph builder + spool -> sender.
+"""The running agent: UDP receiver -> ring -> decoder + aggregator -> graph builder + spool -> sender.
 
-Decoding and aggregation (stage.py) run in a worker process by default (``worker = "process"``),
-so they do not share the interpreter lock with the receivers, the builder and the sender; with
-``worker = "thread"`` everything stays in one process.
+The receive loop (receiver.py) does nothing but drain the sockets into a fixed ring of shared
+memory slots (ring.py); decoding and aggregation (stage.py) read the ring. By default
+(``worker = "process"``) each runs in a process of its own, so neither waits for the other's
+interpreter lock nor for the builder and sender here; with ``worker = "thread"`` all are threads.
 
-Stages are threads joined by bounded queues. When the decoder falls behind, the receiver waits
-for room instead of copying datagrams it cannot hand on (which would only steal the GIL from the
-decoder): the kernel socket buffer absorbs the burst, and what overflows it is counted by the
-kernel and logged (``kernel_drops``). Memory stays bounded either way. Closed windows are built
-and spooled off the hot path, so building a large window does not stall decoding.
+Memory is bounded everywhere: when every ring slot waits for the decoder the receiver waits
+(counted), the kernel socket buffer absorbs the burst, and what overflows it the kernel counts
+(``kernel_drops``, logged as a warning). Closed windows are built and spooled off the hot path.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import queue
-import socket
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from clarion_edge import __version__
+from clarion_edge import ring as ring_mod
 from clarion_edge.aggregator import AggregatorConfig, ClosedWindow
 from clarion_edge.config import Settings
+from clarion_edge.receiver import Receiver, spawn_receiver
+from clarion_edge.ring import RingReader, SlotRing
 from clarion_edge.sender import Sender
 from clarion_edge.seq import SeqStore
 from clarion_edge.shipper import Shipper
 from clarion_edge.spool import Spool
 from clarion_edge.stage import FlowStage, now_ms, spawn_child
 from clarion_edge.status import StatusServer
-from clarion_edge.udp import drain, kernel_drops, open_udp, wait_readable
+from clarion_edge.udp import Listener, kernel_counters, open_udp
 
 log = logging.getLogger(__name__)
 
-DRAIN_BATCH = 1024
 RATE_EVERY = 5.0  # seconds over which the status endpoint's rates are measured
-_Batch = tuple[int, list[tuple[bytes, tuple[str, int]]]]
 
 
 @dataclass
 class Counters:
-    datagrams: int = 0
-    bytes: int = 0
-    backpressure_s: float = 0.0
     windows_built: int = 0
     failed_datagrams: int = 0
     graphs_spooled: int = 0
@@ -81,12 +78,15 @@ class Agent:
         self._child_status: dict[str, Any] = {}
         self.counters = Counters()
         self.started = time.time()
-        self._rx: queue.Queue[_Batch | None] = queue.Queue(maxsize=settings.queue_batches)
+        self.ring: SlotRing | None = None
+        self._receiver: Any = None  # process mode: the receiver process
+        self._reader: RingReader | None = None  # thread mode: the worker thread's side of the ring
         # A few closed windows at most: if building/spooling lags, the worker waits (memory stays bounded).
         self._closed: queue.Queue[ClosedWindow | None] = queue.Queue(maxsize=4)
         self._stop_rx = threading.Event()
         self.fatal = threading.Event()  # set when the agent cannot go on (its worker process died)
-        self._socks: list[socket.socket] = []
+        self._listeners: list[Listener] = []
+        self._drops_seen = 0
         self._threads: list[threading.Thread] = []
         self.rates: dict[str, float] = {}
         self._status: StatusServer | None = None
@@ -97,30 +97,41 @@ class Agent:
         """Bind every socket first (a taken port fails before anything runs), then start the stages."""
         try:
             for address in self.settings.listen:
-                self._socks.append(open_udp(address, self.settings.rcvbuf))
+                self._listeners.append(open_udp(address, self.settings.receive_buffer))
             if self.settings.status_listen:
                 self._status = StatusServer(self.settings.status_listen, self.status, self.dead_threads)
+            self.ring = SlotRing(self.settings.queue_batches, shared=self.settings.worker == "process")
         except OSError:
-            for sock in self._socks:
-                sock.close()
+            for lis in self._listeners:
+                lis.sock.close()
             raise
+        ctx = multiprocessing.get_context("spawn")
+        ready_r, ready_w = ctx.Pipe(duplex=False)
+        free_r, free_w = ctx.Pipe(duplex=False)
+        socks = [lis.sock for lis in self._listeners]
         self.shipper.start()
         if self.settings.worker == "process":
-            self._child = spawn_child(self.agg_config, self.settings.exporters, self.settings.switch_id)
-            self._spawn(self._forward, "worker")
+            self._receiver = spawn_receiver(socks, self.ring, ready_w, free_r)
+            self._child = spawn_child(self.ring, ready_r, free_w, self.agg_config, self.settings.exporters,
+                                      self.settings.switch_id)  # fmt: skip
+            for end in (ready_r, ready_w, free_r, free_w):  # the children hold them: EOF when one dies
+                end.close()
             self._spawn(self._collect, "collector")
         else:
+            self._reader = RingReader(self.ring, ready_r, free_w)
+            receiver = Receiver(socks, self.ring, ready_w, free_r)
+            self._spawn(receiver.run, "receiver")
             self._spawn(self._work, "worker")
         self._spawn(self._build, "builder")
-        for sock in self._socks:
-            self._spawn(lambda s=sock: self._receive(s), f"rx-{sock.getsockname()[1]}")
         self._spawn(self._monitor, "monitor")
         if self._status is not None:
             self._status.start()
         log.info(
-            "clarion-edge %s agent %s: window %ss, server %s, spool %s (%d batches pending)",
+            "clarion-edge %s agent %s: window %ss, server %s, spool %s (%d batches pending); receiver and "
+            "decoder in %s mode, ring of %d slots of %d KiB",
             __version__, self.settings.agent_id, self.settings.window, self.settings.server,
-            self.settings.spool_dir, self.spool.depth,
+            self.settings.spool_dir, self.spool.depth, self.settings.worker, self.ring.slots,
+            self.ring.slot_bytes >> 10,
         )  # fmt: skip
 
     def _spawn(self, target: Any, name: str) -> None:
@@ -131,82 +142,45 @@ class Agent:
     def stop(self, send_grace: float = 5.0) -> None:
         """Stop receiving, flush every open window into the spool, give the sender a moment, stop."""
         self._stop_rx.set()
+        if self.ring is not None:
+            self.ring.counters[ring_mod.STOP] = 1  # the receiver hands over its last slot and says so
         for t in self._threads:
-            if "-rx-" in t.name:
-                t.join(5)
-        workers = [t for t in self._threads if t.name.endswith(("worker", "collector", "builder"))]
-        while workers[0].is_alive():  # behind the receivers' last batches: the worker flushes, forwards None
-            try:
-                self._rx.put(None, timeout=0.5)
-                break
-            except queue.Full:
-                continue
-        for t in workers:
-            t.join(120)
-        if self._child is not None:
-            self._child[0].join(10)
+            if t.name.endswith(("receiver", "worker", "collector", "builder")):
+                t.join(120)
+        for proc in (self._receiver, self._child[0] if self._child else None):
+            if proc is not None:
+                proc.join(10)
         deadline = time.monotonic() + send_grace
         while self.spool.depth and time.monotonic() < deadline:
             time.sleep(0.05)
         self.shipper.stop()
         if self._status is not None:
             self._status.stop()
-        for s in self._socks:
-            s.close()
+        for lis in self._listeners:
+            lis.sock.close()
+        if self.ring is not None and not any(t.is_alive() for t in self._threads if t.name.endswith("receiver")):
+            self.ring.close()
         self.sender.close()
         log.info("stopped; %d batches left in the spool for the next start", self.spool.depth)
 
     # -- stages ------------------------------------------------------------------------------
-    def _receive(self, sock: socket.socket) -> None:
-        c = self.counters
-        while not self._stop_rx.is_set():
-            if not wait_readable(sock, 0.25):
-                continue
-            batch = drain(sock, DRAIN_BATCH)
-            if not batch:
-                continue
-            with self._lock:
-                c.datagrams += len(batch)
-                c.bytes += sum(len(d) for d, _ in batch)
-            item = (now_ms(), batch)
-            while True:
-                try:
-                    self._rx.put(item, timeout=0.25)
-                    break
-                except queue.Full:  # the decoder is behind: leave the rest in the kernel buffer
-                    c.backpressure_s += 0.25
-
     def _work(self) -> None:
-        """Thread mode: decode and aggregate here."""
+        """Thread mode: decode and aggregate here, from the ring."""
+        assert self._reader is not None
         while True:
-            try:
-                item = self._rx.get(timeout=0.25)
-            except queue.Empty:
+            batches, stopped = self._reader.get(0.25)
+            for received, batch in batches:
+                self._emit(self.stage.process(received, batch))
+            if not batches:
                 self._emit(self.stage.poll(now_ms()))
-                continue
-            if item is None:
+            if stopped:
                 self._emit(self.stage.flush(now_ms()))
                 self._closed.put(None)
-                return
-            self._emit(self.stage.process(*item))
-
-    def _forward(self) -> None:
-        """Process mode: hand batches to the worker process (the pipe blocks when it is behind)."""
-        _, inbox, _ = self._child
-        while True:
-            item = self._rx.get()
-            try:
-                inbox.send(("stop",) if item is None else ("batch", *item))
-            except (BrokenPipeError, OSError):
-                log.error("the worker process is gone; %s", "stopping" if item is None else "dropping a batch")
-                if item is not None:
-                    self.counters.failed_datagrams += len(item[1])
-            if item is None:
                 return
 
     def _collect(self) -> None:
         """Process mode: closed windows and status from the worker process."""
-        proc, _, outbox = self._child
+        proc, outbox = self._child
         while True:
             try:
                 msg = outbox.recv()
@@ -247,32 +221,58 @@ class Agent:
             )  # fmt: skip
 
     def _monitor(self) -> None:
-        """Every RATE_EVERY seconds: update the rates of the status; every log_every: a log line."""
+        """Every RATE_EVERY seconds: rates for the status, a warning if the kernel dropped; every log_every a line."""
         last = (time.monotonic(), 0, 0)
-        records = 0
         next_log = time.monotonic() + self.settings.log_every
         while not self._stop_rx.wait(min(RATE_EVERY, self.settings.log_every)):
-            t, c = time.monotonic(), self.counters
+            t, rx = time.monotonic(), self._receiver_counts()
             records = int(self._stage_status()["decoder"]["records"])
             dt = max(t - last[0], 1e-9)
             self.rates = {
-                "datagrams_per_s": round((c.datagrams - last[1]) / dt, 1),
+                "datagrams_per_s": round((rx["datagrams"] - last[1]) / dt, 1),
                 "records_per_s": round((records - last[2]) / dt, 1),
                 "over_s": round(dt, 1),
             }
-            last = (t, c.datagrams, records)
+            last = (t, rx["datagrams"], records)
+            kernel = self._kernel()
+            drops = kernel["drops"]
+            if drops is not None and drops > self._drops_seen:
+                log.warning(
+                    "the kernel dropped %d NetFlow datagrams in the last %.0f s (%d since start): the socket "
+                    "buffer overflowed before the agent read it. Agent side: ring waits %d (%.1f s), decoder %.0f "
+                    "records/s. Give the agent more CPU, or a larger receive_buffer (and net.core.rmem_max)",
+                    drops - self._drops_seen, dt, drops, rx["full_waits"], rx["full_ns"] / 1e9,
+                    self.rates["records_per_s"],
+                )  # fmt: skip
+                self._drops_seen = drops
             if t >= next_log:
                 next_log = t + self.settings.log_every
                 log.info(
-                    "rates: %.0f datagrams/s, %.0f records/s; kernel drops %s; receiver waited %.1f s; "
+                    "rates: %.0f datagrams/s, %.0f records/s; kernel drops %s; ring waits %d (%.1f s); "
                     "spool %d batches; last send %s",
-                    self.rates["datagrams_per_s"], self.rates["records_per_s"], self._kernel_drops(),
-                    c.backpressure_s, self.spool.depth, (self.shipper.last_result or {}).get("outcome", "-"),
+                    self.rates["datagrams_per_s"], self.rates["records_per_s"], drops, rx["full_waits"],
+                    rx["full_ns"] / 1e9, self.spool.depth, (self.shipper.last_result or {}).get("outcome", "-"),
                 )  # fmt: skip
 
-    def _kernel_drops(self) -> int | None:
-        drops = [kernel_drops(s) for s in self._socks]
-        return None if any(d is None for d in drops) else sum(d for d in drops if d is not None)
+    def _receiver_counts(self) -> dict[str, int]:
+        if self.ring is None:
+            return dict.fromkeys(ring_mod.COUNTERS, 0)
+        c = self.ring.counters
+        return {name: int(c[i]) for i, name in enumerate(ring_mod.COUNTERS)}
+
+    def _kernel(self) -> dict[str, Any]:
+        """Kernel-side figures of every socket: drops (None if unreadable) and what waits in the buffers now."""
+        per = kernel_counters([lis.sock for lis in self._listeners])
+        known = [k for k in per if k is not None]
+        return {
+            "drops": sum(k[0] for k in known) if len(known) == len(per) else None,
+            "queued_bytes": sum(k[1] for k in known),
+            "sockets": [
+                {"listen": lis.address, "receive_buffer_asked": lis.asked, "receive_buffer_granted": lis.granted,
+                 "capped": lis.capped, "kernel_drops": k[0] if k else None, "queued_bytes": k[1] if k else None}
+                for lis, k in zip(self._listeners, per, strict=True)
+            ],
+        }  # fmt: skip
 
     # -- status ------------------------------------------------------------------------------
     def _stage_status(self) -> dict[str, Any]:
@@ -281,7 +281,7 @@ class Agent:
         return {**st, "failed_datagrams": st.get("failed_datagrams", 0) + self.counters.failed_datagrams}
 
     def dead_threads(self) -> list[str]:
-        """Stage threads that ended while the agent runs (a bug): /healthz then answers 503."""
+        """Stages that ended while the agent runs (a bug, or a killed process): /healthz then answers 503."""
         if self._stop_rx.is_set():
             return []
         dead = [t.name for t in self._threads if not t.is_alive()]
@@ -289,10 +289,14 @@ class Agent:
             dead.append("clarion-edge-shipper")
         if self._child is not None and not self._child[0].is_alive():
             dead.append("clarion-edge-worker-process")
+        if self._receiver is not None and not self._receiver.is_alive():
+            dead.append("clarion-edge-receiver-process")
         return dead
 
     def status(self) -> dict[str, Any]:
         c = self.counters
+        rx = self._receiver_counts()
+        kernel = self._kernel()
         return {
             "dead_threads": self.dead_threads(),
             "agent_id": self.settings.agent_id,
@@ -300,11 +304,13 @@ class Agent:
             "uptime_s": round(time.time() - self.started, 1),
             "rates": self.rates,
             "receiver": {
-                "datagrams": c.datagrams,
-                "bytes": c.bytes,
-                "backpressure_s": c.backpressure_s,
-                "kernel_drops": self._kernel_drops(),
-                "queue_depth": self._rx.qsize(),
+                "mode": self.settings.worker,
+                "datagrams": rx["datagrams"],
+                "bytes": rx["bytes"],
+                "kernel_drops": kernel["drops"],
+                "kernel_queued_bytes": kernel["queued_bytes"],
+                "sockets": kernel["sockets"],
+                "ring": self.ring.status() if self.ring is not None else None,
             },
             **self._stage_status(),
             "builder": {"windows": c.windows_built, "graphs_spooled": c.graphs_spooled},

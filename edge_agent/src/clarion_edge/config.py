@@ -48,7 +48,7 @@ class Settings:
     max_nodes: int = 50_000
     max_edges: int = 50_000
     queue_batches: int = 16
-    rcvbuf: int = 32 << 20
+    receive_buffer: int = 32 << 20
     log_every: float = 60.0
     worker: str = "process"
 
@@ -58,13 +58,13 @@ SECTIONS: dict[str, dict[str, str]] = {
     "agent": {
         "agent_id": "agent_id", "switch_id": "switch_id", "listen": "listen", "status_listen": "status_listen",
         "window": "window", "spool_dir": "spool_dir", "site_prefixes": "site_prefixes", "log_every": "log_every",
-        "worker": "worker",
+        "worker": "worker", "receive_buffer": "receive_buffer",
     },
     "server": {"url": "server", "token": "token", "token_file": "token_file", "timeout": "timeout",
                "retries": "retries", "verify": "verify"},
     "spool": {"max_batches": "spool_max_batches", "max_bytes": "spool_max_bytes", "full_policy": "spool_full_policy"},
     "limits": {"max_keys": "max_keys", "max_nodes": "max_nodes", "max_edges": "max_edges",
-               "queue_batches": "queue_batches", "rcvbuf": "rcvbuf"},
+               "queue_batches": "queue_batches", "rcvbuf": "receive_buffer"},  # rcvbuf: the old name
 }  # fmt: skip
 ENV_VARS = (
     "listen",
@@ -78,7 +78,23 @@ ENV_VARS = (
     "status_listen",
     "site_prefixes",
     "worker",
+    "receive_buffer",
 )
+#: receive_buffer bounds: below, a burst of one second at modest rates is dropped; above, kernel memory is wasted.
+RECEIVE_BUFFER_MIN, RECEIVE_BUFFER_MAX = 64 << 10, 1 << 30
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMG]?)(?:i?B)?\s*$", re.IGNORECASE)
+
+
+def parse_size(raw: object) -> int:
+    """Bytes from an int or text such as ``33554432``, ``32M``, ``32MiB``, ``1G`` (binary units)."""
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise ValueError
+    if isinstance(raw, int):
+        return raw
+    m = _SIZE.match(raw)
+    if m is None:
+        raise ValueError
+    return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2).upper()]
 
 
 def parse_hostport(text: str, *, what: str) -> tuple[str, int]:
@@ -163,6 +179,8 @@ def _validate(values: dict[str, Any], origin: dict[str, str]) -> Settings:
                 kw[name] = raw if isinstance(raw, bool) else {"true": True, "false": False}.get(str(raw).lower(), raw)
             elif name == "exporters":
                 kw[name] = dict(raw)
+            elif name == "receive_buffer":
+                kw[name] = parse_size(raw)
             elif isinstance(default, bool):
                 kw[name] = bool(raw)
             elif isinstance(default, int):
@@ -174,6 +192,9 @@ def _validate(values: dict[str, Any], origin: dict[str, str]) -> Settings:
             else:
                 kw[name] = str(raw)
         except (TypeError, ValueError):
+            if name == "receive_buffer":
+                msg = f"{where(name)}: {raw!r} is not a size in bytes (e.g. 33554432, 32M, 256MiB)"
+                raise ConfigError(msg) from None
             raise ConfigError(f"{where(name)}: {raw!r} is not a valid {type(default).__name__}") from None
     s = Settings(**kw)
     _check(s, where)
@@ -211,7 +232,14 @@ def _check(s: Settings, where: Any) -> None:
         raise ConfigError(f"{where('worker')}: {s.worker!r}; accepted: thread, process")
     if s.spool_full_policy not in ("drop_oldest", "drop_newest"):
         raise ConfigError(f"{where('spool_full_policy')}: {s.spool_full_policy!r}; accepted: drop_oldest, drop_newest")
-    positive = ("spool_max_batches", "spool_max_bytes", "max_keys", "queue_batches", "rcvbuf", "timeout", "log_every")
+    if not RECEIVE_BUFFER_MIN <= s.receive_buffer <= RECEIVE_BUFFER_MAX:
+        raise ConfigError(
+            f"{where('receive_buffer')}: {s.receive_buffer} bytes; accepted: {RECEIVE_BUFFER_MIN} (64K) to "
+            f"{RECEIVE_BUFFER_MAX} (1G), e.g. 32M"
+        )
+    if not 2 <= s.queue_batches <= 1024:
+        raise ConfigError(f"{where('queue_batches')}: {s.queue_batches}; accepted: 2..1024 slots of 1 MiB")
+    positive = ("spool_max_batches", "spool_max_bytes", "max_keys", "timeout", "log_every")
     for name in positive:
         if getattr(s, name) <= 0:
             raise ConfigError(f"{where(name)}: must be positive, got {getattr(s, name)}")

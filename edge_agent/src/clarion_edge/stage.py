@@ -1,13 +1,15 @@
 """The decode + aggregate stage: datagram batches in, closed windows out.
 
 One class, run either in the agent's worker thread or in a child process of its own
-(``worker = "process"``), where it has its own interpreter lock and can use a second core.
+(``worker = "process"``), where it has its own interpreter lock and can use a second core. Either
+way it reads the receiver's ring (ring.py), so the receive loop never waits for it.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import time
 from collections import defaultdict
@@ -19,6 +21,7 @@ from clarion_edge import wire
 from clarion_edge.aggregator import Aggregator, AggregatorConfig, ClosedWindow
 from clarion_edge.config import IDENT
 from clarion_edge.netflow.decoder import Decoder
+from clarion_edge.ring import RingReader, SlotRing
 from clarion_edge.udp import exporter_name
 
 log = logging.getLogger(__name__)
@@ -97,55 +100,59 @@ class FlowStage:
         }
 
 
-def child_main(inbox: Connection, outbox: Connection, config: AggregatorConfig, exporters: dict[str, str],
-               switch_id: str, log_level: int) -> None:  # fmt: skip
-    """Entry point of the worker process: ("batch", ms, datagrams) | ("stop",) in; windows and status out.
+def child_main(ring_spec: tuple[str, int, int], ready: Connection, free: Connection, outbox: Connection,
+               config: AggregatorConfig, exporters: dict[str, str], switch_id: str,
+               log_level: int, parent: int) -> None:  # fmt: skip
+    """Entry point of the worker process: slots from the receiver's ring in; windows and status out.
 
-    It ignores SIGTERM/SIGINT (systemd signals the whole group): the parent decides when it stops,
-    after the last datagrams, so open windows are flushed into the spool, not lost.
+    It ignores SIGTERM/SIGINT (systemd signals the whole group): it stops when the receiver says it
+    stopped (or is gone), after the last datagrams, so open windows are flushed into the spool, not lost.
     """
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s[worker]: %(message)s")
+    name, slots, slot_bytes = ring_spec
+    ring = SlotRing(slots, slot_bytes, name=name)
+    reader = RingReader(ring, ready, free)
     stage = FlowStage(config, exporters, switch_id)
     next_status = 0.0
-    while True:
-        closed: list[ClosedWindow] = []
-        try:
-            msg = inbox.recv() if inbox.poll(STATUS_EVERY) else None
-        except EOFError:  # the parent is gone: nobody to hand windows to
-            return
-        if msg is None:
-            closed = stage.poll(now_ms())
-        elif msg[0] == "batch":
-            closed = stage.process(msg[1], msg[2])
-        else:
-            for w in stage.flush(now_ms()):
+    try:
+        while os.getppid() == parent:  # after kill -9 of the agent nobody takes windows: end
+            batches, stopped = reader.get(STATUS_EVERY)
+            closed: list[ClosedWindow] = []
+            for received, batch in batches:
+                closed += stage.process(received, batch)
+            if not batches:
+                closed += stage.poll(now_ms())
+            if stopped:
+                closed += stage.flush(now_ms())
+            for w in closed:
                 outbox.send(("closed", w))
-            outbox.send(("status", stage.status()))
-            outbox.send(("stopped",))
-            return
-        for w in closed:
-            outbox.send(("closed", w))
-        if closed or time.monotonic() >= next_status:
-            outbox.send(("status", stage.status()))
-            next_status = time.monotonic() + STATUS_EVERY
+            if stopped:
+                outbox.send(("status", stage.status()))
+                outbox.send(("stopped",))
+                return
+            if closed or time.monotonic() >= next_status:
+                outbox.send(("status", stage.status()))
+                next_status = time.monotonic() + STATUS_EVERY
+    except (BrokenPipeError, OSError):  # the parent is gone: nobody to hand windows to
+        return
+    finally:
+        ring.close()
 
 
-def spawn_child(
-    config: AggregatorConfig, exporters: Mapping[str, str], switch_id: str
-) -> tuple[Any, Connection, Connection]:
-    """Start the worker process (spawned: the parent already runs threads); return (process, inbox, outbox)."""
+def spawn_child(ring: SlotRing, ready: Connection, free: Connection, config: AggregatorConfig,
+                exporters: Mapping[str, str], switch_id: str) -> tuple[Any, Connection]:  # fmt: skip
+    """Start the worker process (spawned: the parent already runs threads); return (process, outbox)."""
     ctx = multiprocessing.get_context("spawn")
-    child_in, parent_out = ctx.Pipe(duplex=False)
     parent_in, child_out = ctx.Pipe(duplex=False)
     proc = ctx.Process(
         target=child_main,
-        args=(child_in, child_out, config, dict(exporters), switch_id, logging.getLogger().level),
+        args=((ring.name, ring.slots, ring.slot_bytes), ready, free, child_out, config, dict(exporters), switch_id,
+              logging.getLogger().level, os.getpid()),
         name="clarion-edge-worker-process",
         daemon=True,
-    )
+    )  # fmt: skip
     proc.start()
-    child_in.close()
     child_out.close()
-    return proc, parent_out, parent_in
+    return proc, parent_in

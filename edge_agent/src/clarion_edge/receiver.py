@@ -1,0 +1,161 @@
+"""The receive loop: it does nothing but drain the UDP sockets into ring slots and hand them on.
+
+It runs in a process of its own by default (``worker = "process"``): it then never waits for the
+decoder's interpreter lock, so a slow batch cannot leave the socket undrained; in thread mode it
+is a thread of the agent. Datagrams go straight from the kernel into preallocated shared memory
+(``recvfrom_into``); a slot is handed over when it is full or LINGER after its first datagram.
+"""
+
+from __future__ import annotations
+
+import array
+import logging
+import multiprocessing
+import os
+import select
+import signal
+import socket
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+from clarion_edge import ring as r
+from clarion_edge.ring import HEADROOM, Handoff, SlotRing
+
+log = logging.getLogger(__name__)
+
+LINGER_NS = 10_000_000  # a slot waits at most 10 ms for more datagrams before it is handed over
+POLL_MS = 250  # how often an idle receiver looks at its stop flag
+MAX_PER_SLOT = 8192
+
+
+class Receiver:
+    """Drains ``socks`` into ``ring``; ``ready`` carries Handoffs (then None when stopping), ``free`` slots back."""
+
+    def __init__(self, socks: list[socket.socket], ring: SlotRing, ready: Connection, free: Connection,
+                 parent: int | None = None) -> None:  # fmt: skip
+        self.socks, self.ring, self.ready, self.free = socks, ring, ready, free
+        self.parent = parent  # process mode: the agent's pid; when it is gone (kill -9) the receiver ends too
+        self.c = ring.counters
+        self._free = list(range(ring.slots))
+        self._slot = -1
+        self._view: memoryview | None = None
+        self._off = 0
+        self._started = 0
+        self._lengths = array.array("I")
+        self._senders = array.array("H")
+        self._addrs: dict[Any, int] = {}
+
+    def run(self) -> None:
+        """Until the STOP counter is set: poll, drain, hand over; then hand over the rest and say None."""
+        poller = select.poll()
+        by_fd = {}
+        for s in self.socks:
+            s.setblocking(False)
+            poller.register(s, select.POLLIN)
+            by_fd[s.fileno()] = s
+        c = self.c
+        c[r.ALIVE] = 1
+        try:
+            while not c[r.STOP]:
+                if self.parent is not None and os.getppid() != self.parent:
+                    log.error("the agent process is gone: the receiver stops")
+                    return
+                wait = POLL_MS
+                if self._lengths:
+                    wait = max(0, (self._started + LINGER_NS - time.monotonic_ns()) // 1_000_000)
+                events = poller.poll(wait)
+                for fd, _ in events:
+                    self._drain(by_fd[fd])
+                if self._lengths and time.monotonic_ns() - self._started >= LINGER_NS:
+                    self._handoff()
+            if self._lengths:
+                self._handoff()
+            self.ready.send(None)
+        except (BrokenPipeError, EOFError, OSError) as exc:  # the decoder is gone: nothing to hand to
+            if not c[r.STOP]:
+                log.error("the receiver stops: the decoder's pipe is gone (%s)", exc)
+        finally:
+            c[r.ALIVE] = 0
+
+    def _drain(self, sock: socket.socket) -> None:
+        """Read what is queued on ``sock`` (at most a few slots' worth, so other sockets get their turn)."""
+        c = self.c
+        flags = socket.MSG_DONTWAIT
+        recv = sock.recvfrom_into
+        for _ in range(4 * MAX_PER_SLOT):
+            if self._view is None:
+                self._next_slot()
+                if self._view is None:  # stopping while every slot was taken
+                    return
+            try:
+                n, addr = recv(self._view[self._off : self._off + HEADROOM], HEADROOM, flags)
+            except (BlockingIOError, InterruptedError):
+                return
+            if not self._lengths:
+                self._started = time.monotonic_ns()
+            idx = self._addrs.get(addr)
+            if idx is None:
+                idx = self._addrs[addr] = len(self._addrs)
+            self._lengths.append(n)
+            self._senders.append(idx)
+            self._off += n
+            c[r.DATAGRAMS] += 1
+            c[r.BYTES] += n
+            if self.ring.slot_bytes - self._off < HEADROOM or len(self._lengths) >= MAX_PER_SLOT:
+                self._handoff()
+
+    def _next_slot(self) -> None:
+        """Take a free slot; when none is free, wait for one (counted) while the kernel buffer holds the rest."""
+        c = self.c
+        while self.free.poll(0):
+            self._free.append(self.free.recv())
+        if not self._free:
+            c[r.FULL_WAITS] += 1
+            t0 = time.monotonic_ns()
+            while not c[r.STOP] and not self.free.poll(POLL_MS / 1000):
+                pass
+            c[r.FULL_NS] += time.monotonic_ns() - t0
+            if not self.free.poll(0):
+                return
+            self._free.append(self.free.recv())
+        self._slot = self._free.pop()
+        self._view = self.ring.slot_view(self._slot)
+        self._off = 0
+        c[r.IN_FLIGHT] = self.ring.slots - len(self._free)
+
+    def _handoff(self) -> None:
+        h = Handoff(self._slot, time.time_ns() // 1_000_000, self._lengths.tobytes(), self._senders.tobytes(),
+                    tuple(self._addrs))  # fmt: skip
+        self.ready.send(h)
+        self.c[r.HANDOFFS] += 1
+        self._view = None
+        self._lengths = array.array("I")
+        self._senders = array.array("H")
+        self._addrs = {}
+
+
+def receiver_main(socks: list[socket.socket], ring_name: str, slots: int, slot_bytes: int, ready: Connection,
+                  free: Connection, log_level: int, parent: int) -> None:  # fmt: skip
+    """Entry point of the receiver process. It ignores SIGTERM/SIGINT: the parent stops it (STOP counter)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s[receiver]: %(message)s")
+    ring = SlotRing(slots, slot_bytes, name=ring_name)
+    try:
+        Receiver(socks, ring, ready, free, parent).run()
+    finally:
+        ring.close()
+
+
+def spawn_receiver(socks: list[socket.socket], ring: SlotRing, ready: Connection, free: Connection) -> Any:
+    """Start the receiver process on the already bound sockets (spawned: the parent already runs threads)."""
+    ctx = multiprocessing.get_context("spawn")
+    proc = ctx.Process(
+        target=receiver_main,
+        args=(socks, ring.name, ring.slots, ring.slot_bytes, ready, free, logging.getLogger().level, os.getpid()),
+        name="clarion-edge-receiver-process",
+        daemon=True,
+    )
+    proc.start()
+    return proc
