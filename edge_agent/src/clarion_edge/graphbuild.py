@@ -43,13 +43,14 @@ def reduce_edges(t: Table) -> Table:
     """Sum the counters of equal (src, dst, protocol, port) rows; first = min, last = max."""
     # IPv4-mapped addresses and MACs have a zero high half: skip those key columns when all are zero.
     names = EDGE_KEYS if t["s_hi"].any() or t["d_hi"].any() else ("s_lo", "d_lo", "meta")
-    order, starts, sorted_keys = group([t[k] for k in names], stable=False)
-    out = {k: ks[starts] for k, ks in zip(names, sorted_keys, strict=True)}
+    order, starts = group([t[k] for k in names], stable=False)
+    if len(starts) == len(order):  # every key distinct: nothing to sum (rows carry no order)
+        return dict(t)
+    firsts = order[starts]
+    out = {k: t[k][firsts] for k in names}
     for k in EDGE_KEYS:
         if k not in out:
             out[k] = np.zeros(len(starts), dtype=np.uint64)
-    if not len(order):
-        return {**out, **{k: t[k][:0] for k in ("bytes", "packets", "flows", "first", "last")}}
     for k in ("bytes", "packets", "flows"):
         out[k] = np.add.reduceat(t[k][order], starts)
     out["first"] = np.minimum.reduceat(t["first"][order], starts)
@@ -58,14 +59,14 @@ def reduce_edges(t: Table) -> Table:
 
 
 def reduce_distinct(t: Table, keys: tuple[str, ...]) -> Table:
-    order, starts, _ = group([t[k] for k in keys], stable=False)
+    order, starts = group([t[k] for k in keys], stable=False)
     first = order[starts]
     return {k: v[first] for k, v in t.items()}
 
 
 def reduce_latest(t: Table, keys: tuple[str, ...]) -> Table:
     """Keep the most recently added row per key (tables are concatenated oldest first)."""
-    order, starts, _ = group([t[k] for k in keys])
+    order, starts = group([t[k] for k in keys])
     if not len(order):
         return t
     rows = last_of_group(order, starts)
@@ -92,7 +93,7 @@ def _attach_ips_to_devices(tabs: WindowTables) -> None:
     m = tabs.macip
     if not len(m["mac"]):
         return
-    order, starts, _ = group([m["hi"], m["lo"]])
+    order, starts = group([m["hi"], m["lo"]])
     counts = np.diff(np.append(starts, len(order)))
     single = order[starts[counts == 1]]
     keys = [m["hi"][single], m["lo"][single]]

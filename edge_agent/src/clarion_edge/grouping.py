@@ -1,14 +1,15 @@
 """Exact vectorised group-by over several uint64 key columns.
 
-Sorting one 64-bit hash is several times faster than a multi-column lexsort; every group is
-then checked against its first row, and on any hash collision the chunk falls back to an exact
-lexsort, so the result is always exact.
+Sorting one 64-bit hash is several times faster than a multi-column lexsort, and sorting values
+(SIMD ``np.sort``) is about five times faster than ``argsort``: so the row index is packed into
+the low bits of the hash and the packed words are sorted. Equal hashes then come out in row
+order (a stable group). Every group is checked against its first row, and on any hash collision
+the chunk falls back to an exact lexsort, so the result is always exact.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +21,8 @@ IntArr = npt.NDArray[np.intp]
 _SEED = np.uint64(0x9E3779B97F4A7C15)
 _MUL1 = np.uint64(0xBF58476D1CE4E5B9)
 _MUL2 = np.uint64(0x94D049BB133111EB)
+#: Hash bits kept next to the row index: below this many the collision fallback would run too often.
+_MIN_HASH_BITS = 32
 
 
 def hash_columns(keys: Sequence[npt.NDArray[np.unsignedinteger]]) -> U64:
@@ -35,43 +38,71 @@ def hash_columns(keys: Sequence[npt.NDArray[np.unsignedinteger]]) -> U64:
     return h
 
 
-def group(
-    keys: Sequence[npt.NDArray[np.unsignedinteger]], *, stable: bool = True
-) -> tuple[IntArr, IntArr, list[npt.NDArray[Any]]]:
-    """Return (order, starts, sorted_keys): ``order`` makes equal keys adjacent, ``starts`` opens each group.
-
-    With ``stable`` rows of a group keep their input order, so its last row is the most recently
-    added one; order-free reductions (sums, min, max) pass False for a faster sort.
-    ``sorted_keys`` are the key columns taken in ``order``.
-    """
-    n = len(keys[0])
-    if n == 0:
-        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp), [k[:0] for k in keys]
-    h = hash_columns(keys)
-    order = np.argsort(h, kind="stable" if stable else "quicksort")
-    hs = h[order]
+def sort_hash(h: U64) -> tuple[IntArr, npt.NDArray[np.bool_]] | None:
+    """(order, breaks): ``order`` sorts ``h`` (rows of equal hash keep their input order) and
+    ``breaks`` is True where a new hash value starts in sorted order. None when ``h`` is too long."""
+    n = len(h)
+    bits = max(int(n - 1).bit_length(), 1)
+    if 64 - bits < _MIN_HASH_BITS:
+        return None
+    low = np.uint64((1 << bits) - 1)
+    packed = h & ~low
+    packed |= np.arange(n, dtype=np.uint64)
+    packed.sort()
+    order = (packed & low).astype(np.intp)
+    packed >>= np.uint64(bits)
     brk = np.empty(n, dtype=bool)
     brk[0] = True
-    np.not_equal(hs[1:], hs[:-1], out=brk[1:])
+    np.not_equal(packed[1:], packed[:-1], out=brk[1:])
+    return order, brk
+
+
+def group(keys: Sequence[npt.NDArray[np.unsignedinteger]], *, stable: bool = True) -> tuple[IntArr, IntArr]:
+    """Return (order, starts): ``order`` makes equal keys adjacent, ``starts`` opens each group.
+
+    Rows of a group keep their input order, so its last row is the most recently added one
+    (``stable`` is kept for callers; the packed sort is always stable). The first row of each
+    group is ``order[starts]``.
+    """
+    del stable  # the packed sort keeps input order within a group at no extra cost
+    n = len(keys[0])
+    if n == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    sorted_hash = sort_hash(hash_columns(keys))
+    if sorted_hash is None:
+        return _exact_group(keys)
+    order, brk = sorted_hash
     starts = np.flatnonzero(brk)
-    sorted_keys = [k[order] for k in keys]
     if len(starts) < n:
-        gid = np.cumsum(brk) - 1
-        if not all(np.array_equal(ks, ks[starts][gid]) for ks in sorted_keys):
+        # Rows that share a hash with the row before them must equal that group's first row.
+        dup = np.flatnonzero(~brk)
+        first = order[starts[np.cumsum(brk)[dup] - 1]]
+        rows = order[dup]
+        if not all(np.array_equal(k[rows], k[first]) for k in keys):
             return _exact_group(keys)
-    return order, starts, sorted_keys
+    return order, starts
 
 
-def _exact_group(keys: Sequence[npt.NDArray[np.unsignedinteger]]) -> tuple[IntArr, IntArr, list[npt.NDArray[Any]]]:
+def _exact_group(keys: Sequence[npt.NDArray[np.unsignedinteger]]) -> tuple[IntArr, IntArr]:
     """The collision fallback: a stable lexsort on every key column."""
     order = np.lexsort(list(reversed(keys)))
     n = len(order)
     brk = np.zeros(n, dtype=bool)
     brk[0] = True
-    sorted_keys = [k[order] for k in keys]
-    for ks in sorted_keys:
+    for k in keys:
+        ks = k[order]
         brk[1:] |= ks[1:] != ks[:-1]
-    return order, np.flatnonzero(brk), sorted_keys
+    return order, np.flatnonzero(brk)
+
+
+def group_sizes(keys: Sequence[npt.NDArray[np.unsignedinteger]]) -> IntArr:
+    """How many rows share each row's key (an exact ``np.unique(..., return_counts)`` scattered back)."""
+    n = len(keys[0])
+    order, starts = group(keys)
+    sizes = np.diff(starts, append=n)
+    out = np.empty(n, dtype=np.intp)
+    out[order] = np.repeat(sizes, sizes)
+    return out
 
 
 def last_of_group(order: IntArr, starts: IntArr) -> IntArr:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from clarion_edge.grouping import hash_columns
+from clarion_edge.grouping import group_sizes
 
 U64 = npt.NDArray[np.uint64]
 UInt = npt.NDArray[np.unsignedinteger[Any]]
@@ -85,10 +85,8 @@ def _fanin(
 ) -> tuple[BoolArr, BoolArr]:
     """(reverse, decided) by how many rows share each side's (protocol, address, port)."""
     n = len(protocol)
-    keys = hash_columns([np.concatenate([protocol, protocol]), np.concatenate([s_hi, d_hi]),
-                         np.concatenate([s_lo, d_lo]), np.concatenate([sport, dport])])  # fmt: skip
-    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    c = counts[inverse]
+    c = group_sizes([np.concatenate([protocol, protocol]), np.concatenate([s_hi, d_hi]),
+                     np.concatenate([s_lo, d_lo]), np.concatenate([sport, dport])])  # fmt: skip
     cs, cd = c[:n], c[n:]
     src_listens = (cs >= FANIN_MIN) & (cs >= 2 * cd)
     dst_listens = (cd >= FANIN_MIN) & (cd >= 2 * cs)

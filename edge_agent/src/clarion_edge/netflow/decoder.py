@@ -101,16 +101,18 @@ class Decoder(ExporterTable):
                     log.exception("netflow decoder error on a datagram")
                     bump(m[-1], "internal_error")
         groups, self._groups = self._groups, {}
-        out = []
-        for group in groups.values():
+        sizes = [g.size() for g in groups.values()]
+        out = np.zeros(sum(sizes), dtype=FLOW_DTYPE)  # every group converts into its own slice: no concatenation
+        lo, failed = 0, []
+        for group, n in zip(groups.values(), sizes, strict=True):
             try:
-                out.append(group.decode())
+                group.decode(out[lo : lo + n])
             except Exception:
                 log.exception("netflow decoder error converting a batch")
-                self._stats_for(OVERFLOW)["internal_error"] = self._stats_for(OVERFLOW).get("internal_error", 0) + 1
-        if not out:
-            return np.zeros(0, dtype=FLOW_DTYPE)
-        return out[0] if len(out) == 1 else np.concatenate(out)
+                bump(self._stats_for(OVERFLOW), "internal_error")
+                failed.append(np.arange(lo, lo + n))
+            lo += n
+        return np.delete(out, np.concatenate(failed)) if failed else out
 
     # -- datagrams -------------------------------------------------------------------------------
 

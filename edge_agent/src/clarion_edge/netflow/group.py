@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from clarion_edge.netflow.fields import Context, Plan
-from clarion_edge.netflow.records import FLOW_DTYPE
 from clarion_edge.netflow.state import Domain, Template
 
 #: Records converted per slice: small enough for the output columns to stay in cache.
@@ -38,7 +37,8 @@ class Group:
         self.runs: list[tuple[int, int, int, int]] = []
         self.ctx: tuple[int, int, int] | None = None
         self.total = 0
-        #: From the vectorised walk: (record bytes, records per set, export ms per set, uptime ms per set, sampling).
+        #: From the vectorised walk: (records of ``plan.dtype``, records per set, export ms per set, uptime ms per set,
+        #: sampling).
         self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = []
 
     def add(self, buf: bytes, count: int, ctx: tuple[int, int, int]) -> None:
@@ -48,7 +48,12 @@ class Group:
         self.bufs.append(buf)
         self.total += count
 
-    def decode(self) -> np.ndarray:
+    def size(self) -> int:
+        """Records queued so far (the length of the slice :meth:`decode` fills)."""
+        return self.total + sum(len(chunk[0]) for chunk in self.chunks)
+
+    def decode(self, out: np.ndarray) -> None:
+        """Convert every queued record into ``out`` (zeroed ``FLOW_DTYPE`` of length :meth:`size`)."""
         raw: list[np.ndarray] = []
         export: list[np.ndarray] = []
         uptime: list[np.ndarray] = []
@@ -56,20 +61,22 @@ class Group:
         samplings: set[int] = set()
         if self.bufs:
             n = self.total
-            raw.append(np.frombuffer(self.bufs[0] if len(self.bufs) == 1 else b"".join(self.bufs), dtype=np.uint8))
+            raw.append(
+                np.frombuffer(self.bufs[0] if len(self.bufs) == 1 else b"".join(self.bufs), dtype=self.plan.dtype)
+            )
             runs = np.array(self.runs, dtype=np.int64)
             counts = np.diff(runs[:, 0], append=n)
             export.append(np.repeat(runs[:, 1], counts))
             uptime.append(np.repeat(runs[:, 2], counts))
             factor.append(np.repeat(runs[:, 3], counts).astype(np.uint64))
             samplings.update(r[3] for r in self.runs)
-        for data, counts, export_ms, uptime_ms, sampling in self.chunks:
-            raw.append(data)
+        for recs, counts, export_ms, uptime_ms, sampling in self.chunks:
+            raw.append(recs)
             export.append(np.repeat(export_ms, counts))
             uptime.append(np.repeat(uptime_ms, counts))
-            factor.append(np.full(len(export[-1]), sampling, dtype=np.uint64))
+            factor.append(np.full(len(recs), sampling, dtype=np.uint64))
             samplings.add(sampling)
-        rec = _join(raw).view(self.plan.dtype)
+        rec = _join(raw)
         ctx_export, ctx_uptime, ctx_factor = _join(export), _join(uptime), _join(factor)
         n = len(rec)
         if self.template is not None and self.template.sysuptime:
@@ -77,13 +84,11 @@ class Group:
             if unknown:
                 bump(self.stats, "no_system_init_time", unknown)
         unsampled = samplings == {1}
-        out = np.zeros(n, dtype=FLOW_DTYPE)
         # Slices small enough to stay in cache: the output is written one column at a time.
         for lo in range(0, n, SLICE):
             hi = lo + SLICE
             ctx = Context(ctx_export[lo:hi], ctx_uptime[lo:hi], ctx_factor[lo:hi], self.domain.samplers, unsampled)
             self.plan.convert(rec[lo:hi], ctx, out[lo:hi])
-        return out
 
 
 def _join(parts: list[np.ndarray]) -> np.ndarray:
