@@ -41,6 +41,9 @@ REGISTERED_SERVICES = np.array(
     ),
     dtype=np.uint64,
 )  # fmt: skip
+#: One flag per port number: a table lookup is several times faster than ``np.isin`` on every record.
+_REGISTERED_TABLE = np.zeros(65536, dtype=bool)
+_REGISTERED_TABLE[REGISTERED_SERVICES] = True
 
 
 def service_side(
@@ -68,8 +71,8 @@ def service_side(
     rest = np.flatnonzero(~decided)
     if len(rest):
         r_rev, r_done = _fanin(protocol[rest], sport[rest], dport[rest], s_hi[rest], s_lo[rest], d_hi[rest], d_lo[rest])
-        s_reg = np.isin(sport[rest], REGISTERED_SERVICES)
-        d_reg = np.isin(dport[rest], REGISTERED_SERVICES)
+        s_reg = _REGISTERED_TABLE[sport[rest].astype(np.uint16, copy=False)]
+        d_reg = _REGISTERED_TABLE[dport[rest].astype(np.uint16, copy=False)]
         reg = ~r_done & (s_reg != d_reg)
         r_rev |= reg & s_reg
         r_done |= reg
