@@ -1,6 +1,8 @@
 // params: users, groups, members, sync_id, ts
 // AD users keyed like sessions' users (lower-case sAMAccountName) and their direct groups. Groups only
-// referenced (not read in this snapshot) are created as SID placeholders. Rows unique per key.
+// referenced (not read in this snapshot) are created as SID placeholders. Rows unique per key. A
+// membership says whether it is the user's primary group (primaryGroupID, never listed in the group's
+// `member`), so replacing a changed group's member list leaves it alone.
 UNWIND $users AS u
 MERGE (x:User {username: u.username})
 ON CREATE SET x.first_seen = $ts, x.source = 'ad'
@@ -17,5 +19,5 @@ MATCH (x:User {username: m.username})
 MATCH (g:ADGroup {sid: m.sid})
 MERGE (x)-[r:MEMBER_OF]->(g)
 ON CREATE SET r.since = $ts, r.source = 'ad'
-SET r.ad_sync = $sync_id, r.last_seen = $ts
+SET r.ad_sync = $sync_id, r.last_seen = $ts, r.primary = m.primary
 RETURN count(*) AS members

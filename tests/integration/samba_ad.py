@@ -1,12 +1,17 @@
 """A real Samba AD DC for tests: provisioned once per session, started in the foreground, stopped at the end.
 
 The recipe is the one in shared/reference/ise-pxgrid-ers-ad.md §4.3. It needs root, the Debian samba packages,
-and free LDAP ports on loopback (389, 636, 3268, 3269); otherwise the fixture skips and says which is missing.
+and free LDAP ports (389, 636, 3268, 3269) on a loopback address; otherwise the fixture skips and says why.
+Samba cannot move those ports, so each test process claims its own loopback address (127.0.0.1, else 127.0.0.N,
+added to ``lo`` while the DC runs) under a lock file in /tmp and after a bind test: parallel runs do not clash.
 Directory content is added over LDAPS as Administrator (fast bulk adds; samba-tool per object is far too slow).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
 import shutil
 import socket
@@ -25,9 +30,49 @@ REALM = "CORP.LOCAL"
 DOMAIN = "CORP"
 BASE_DN = "DC=corp,DC=local"
 ADMIN_PASSWORD = "Passw0rd!2024"
-LDAPS_URL = "ldaps://127.0.0.1:636"
-STARTTLS_URL = "ldap://127.0.0.1:389"
 PORTS = (389, 636, 3268, 3269)
+LOCK_DIR = Path("/tmp/clarion-samba-hosts")
+
+
+def _ports_free(host: str) -> bool:
+    """Bind-test every DC port on ``host`` (root binds privileged ports; a wildcard listener also fails it)."""
+    for port in PORTS:
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError as exc:
+                return exc.errno == errno.EACCES  # not root: the fixture skips anyway, any address will do
+    return True
+
+
+def _claim_host() -> tuple[str, object | None]:
+    """The first loopback address whose lock this process gets and whose DC ports are free; the lock lives
+    as long as the process (the open file holds it), so another test run picks the next address."""
+    try:
+        LOCK_DIR.mkdir(mode=0o777, exist_ok=True)
+    except OSError:
+        return "127.0.0.1", None
+    for last in range(1, 255):
+        host = f"127.0.0.{last}"
+        try:
+            handle = (LOCK_DIR / f"{host}.lock").open("a")
+        except OSError:
+            return "127.0.0.1", None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        if _ports_free(host):
+            return host, handle
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+    return "127.0.0.1", None
+
+
+HOST, _HOST_LOCK = _claim_host()
+LDAPS_URL = f"ldaps://{HOST}:636"
+STARTTLS_URL = f"ldap://{HOST}:389"
 UAC_NORMAL_NO_PASSWORD = 0x200 | 0x20  # NORMAL_ACCOUNT | PASSWD_NOTREQD: enabled without a password
 UAC_DISABLED = UAC_NORMAL_NO_PASSWORD | 0x2
 UAC_WORKSTATION = 0x1000
@@ -44,16 +89,33 @@ def unavailable_reason() -> str | None:
                 f"{tool} not installed: apt-get install --no-install-recommends samba samba-ad-dc "
                 "samba-ad-provision python3-samba samba-dsdb-modules samba-vfs-modules"
             )
+    if _HOST_LOCK is None:
+        return "no free loopback address for a test DC (every 127.0.0.N has its DC ports in use or locked)"
     busy = [p for p in PORTS if _port_open(p)]
     if busy:
-        return f"loopback ports {busy} already in use (another LDAP server or Samba is running)"
+        return f"ports {busy} on {HOST} already in use (another LDAP server or Samba is running)"
     return None
 
 
 def _port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def _lo_has(host: str) -> bool:
+    shown = subprocess.run(["ip", "-4", "addr", "show", "dev", "lo"], capture_output=True, text=True, check=False)
+    return f"inet {host}/" in shown.stdout
+
+
+def _ensure_on_lo(host: str) -> bool:
+    """Samba binds only addresses an interface carries: put ``host`` on lo; True when this call added it."""
+    if host == "127.0.0.1" or _lo_has(host):
+        return False
+    done = subprocess.run(["ip", "addr", "add", f"{host}/32", "dev", "lo"], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"cannot add {host} to lo for the test DC: {done.stderr.strip()}")
+    return True
 
 
 class SambaDC:
@@ -64,12 +126,14 @@ class SambaDC:
         self.smb_conf = workdir / "etc" / "smb.conf"
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "samba.out"
+        self.host = HOST
+        self._added_alias = False
 
     def provision(self) -> None:
         cmd = [
             "samba-tool", "domain", "provision", f"--targetdir={self.workdir}", f"--realm={REALM}",
             f"--domain={DOMAIN}", "--server-role=dc", "--dns-backend=NONE", f"--adminpass={ADMIN_PASSWORD}",
-            "--host-name=dc1", "--option=interfaces=lo", "--option=bind interfaces only=yes",
+            "--host-name=dc1", f"--option=interfaces={HOST}", "--option=bind interfaces only=yes",
         ]  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
         if done.returncode != 0:
@@ -88,6 +152,7 @@ class SambaDC:
         self.smb_conf.write_text("\n".join(lines) + "\n")
 
     def start(self, timeout_s: float = 90.0) -> None:
+        self._added_alias = _ensure_on_lo(HOST)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             ["samba", "-s", str(self.smb_conf), "-i", "-M", "single"],
@@ -126,12 +191,14 @@ class SambaDC:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         self.proc = None
+        if self._added_alias:
+            with contextlib.suppress(OSError):
+                subprocess.run(["ip", "addr", "del", f"{HOST}/32", "dev", "lo"], capture_output=True, check=False)
+            self._added_alias = False
 
     def admin(self) -> ldap3.Connection:
         """An Administrator connection over LDAPS (self-signed cert: no validation) for seeding."""
-        server = ldap3.Server(
-            "127.0.0.1", port=636, use_ssl=True, tls=ldap3.Tls(validate=ssl.CERT_NONE), get_info=ldap3.NONE
-        )
+        server = ldap3.Server(HOST, port=636, use_ssl=True, tls=ldap3.Tls(validate=ssl.CERT_NONE), get_info=ldap3.NONE)
         return ldap3.Connection(
             server, f"Administrator@{REALM.lower()}", ADMIN_PASSWORD, auto_bind=True, raise_exceptions=True
         )

@@ -25,6 +25,7 @@ from clarion.sources.ad import (
 from clarion.sources.model import DirectorySnapshot
 from tests.integration.samba_ad import (
     BASE_DN,
+    HOST,
     LDAPS_URL,
     STARTTLS_URL,
     SambaDC,
@@ -262,7 +263,7 @@ class CuttingProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(("127.0.0.1", 636))
+            upstream = socket.create_connection((HOST, 636))
             threading.Thread(target=self._pipe, args=(client, upstream, False), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, client, True), daemon=True).start()
 

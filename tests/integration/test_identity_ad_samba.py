@@ -1,9 +1,13 @@
-"""A real Samba AD DC → ``sync_and_merge`` → the graph: nested groups, a membership removed, a failed sync."""
+"""A real Samba AD DC → ``sync_and_merge`` → the graph: nested groups, removals, deletions, failed syncs."""
 
 from __future__ import annotations
 
 import json
+import logging
+import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ldap3 import MODIFY_ADD, MODIFY_DELETE
@@ -16,7 +20,7 @@ from clarion.sources.ad import ADConfig, ADError
 from clarion.sources.model import Session
 from clarion.store.falkordb_store import FalkorDBStore
 from tests.helpers import T0
-from tests.integration.samba_ad import LDAPS_URL, SambaDC, add_group, add_user, samba_dc
+from tests.integration.samba_ad import ADMIN_PASSWORD, LDAPS_URL, SambaDC, add_group, add_user, samba_dc
 
 pytestmark = pytest.mark.integration
 __all__ = ["samba_dc"]  # the session fixture, imported so pytest sees it here
@@ -100,3 +104,83 @@ def test_clarion_ad_sync_command_merges_into_the_local_store(
     bad = CliRunner().invoke(app, ["ad", "sync"], env={**env, "CLARION_AD_PASSWORD": "wrong-password-1"})
     assert bad.exit_code == 1
     assert "AD sync failed, nothing was changed" in bad.output
+
+
+def admin_config() -> ADConfig:
+    """Administrator may read CN=Deleted Objects (a service account needs that delegated)."""
+    return ADConfig(url=LDAPS_URL, bind_user="Administrator@corp.local", password=ADMIN_PASSWORD, verify_tls=False)
+
+
+def ad_user(store: FalkorDBStore, name: str) -> dict[str, Any] | None:
+    rows = store._query("MATCH (u:User {username: $n}) RETURN u", {"n": name}, name="u")
+    return dict(rows[0]["u"]) if rows else None
+
+
+def group_names(store: FalkorDBStore) -> set[str]:
+    return {r["n"] for r in store._query("MATCH (g:ADGroup) RETURN g.name AS n", {}, name="g")}
+
+
+def test_incremental_sync_applies_deletions_and_replaced_memberships(store: FalkorDBStore, dc: SambaDC) -> None:
+    conn = dc.admin()
+    dns = {n: add_user(conn, n) for n in ("frank", "gina", "hank", "ivan")}
+    team = add_group(conn, "DelTeam", [dns["frank"], dns["gina"], dns["ivan"]])
+    parent = add_group(conn, "DelParent", [team])
+    gone = add_group(conn, "DelGone", [dns["hank"]])
+    conn.unbind()
+    merge_sessions(store, [Session(mac="02:00:00:00:10:02", username="gina", timestamp_ms=T0)])
+    first = sync_and_merge(store, admin_config())
+    assert first.full
+    assert first.mark is not None
+    assert groups_of(store, "frank") == {"DelTeam": 1, "DelParent": 2, "Domain Users": 1, "Users": 2}
+    assert groups_of(store, "hank") == {"DelGone": 1, "Domain Users": 1, "Users": 2}
+
+    conn = dc.admin()
+    conn.delete(dns["gina"])  # a user with a session
+    conn.delete(gone)  # a group
+    conn.modify(team, {"member": [(MODIFY_DELETE, [dns["frank"]])]})  # a member removed
+    conn.modify(parent, {"member": [(MODIFY_DELETE, [team])]})  # nesting removed: ivan loses DelParent
+    conn.unbind()
+    delta = sync_and_merge(store, admin_config(), resume_from=first.mark)
+
+    assert (delta.full, delta.full_reason, delta.deleted, delta.replaced_groups) == (False, None, 2, 2)
+    assert delta.mark is not None
+    assert delta.mark.highest_usn > first.mark.highest_usn
+    assert groups_of(store, "frank") == {"Domain Users": 1, "Users": 2}
+    assert groups_of(store, "ivan") == {"DelTeam": 1, "Domain Users": 1, "Users": 2}
+    assert groups_of(store, "hank") == {"Domain Users": 1, "Users": 2}
+    assert "DelGone" not in group_names(store)
+    assert {"DelTeam", "DelParent"} <= group_names(store)
+    gina = ad_user(store, "gina")  # her session keeps the node; her AD facts are gone
+    assert gina is not None
+    assert (gina.get("sid"), gina["ad_removed"], groups_of(store, "gina")) == (None, True, {})
+
+    again = sync_and_merge(store, admin_config(), resume_from=delta.mark)
+    assert (again.full, again.deleted, again.users, again.groups) == (False, 0, 0, 0)
+
+
+def test_incremental_falls_back_to_full_when_the_mark_cannot_be_trusted(
+    store: FalkorDBStore, dc: SambaDC, seeded: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    first = sync_and_merge(store, admin_config())
+    assert first.mark is not None
+    now_ms = int(time.time() * 1000)
+    cases = {
+        "invocationId changed": replace(first.mark, invocation_id="00000000-0000-0000-0000-000000000000"),
+        "beyond the tombstone lifetime of 180 days": replace(first.mark, taken_at_ms=now_ms - 180 * 86_400_000),
+        "base DN changed": replace(first.mark, base_dn="OU=Elsewhere,DC=corp,DC=local"),
+    }
+    for reason, mark in cases.items():
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="clarion.sources.ad"):
+            result = sync_and_merge(store, admin_config(), resume_from=mark)
+        assert result.full, reason
+        assert result.full_reason is not None
+        assert reason in result.full_reason
+        assert any("FULL sync instead of an incremental" in r.getMessage() and reason in r.getMessage()
+                   for r in caplog.records)  # fmt: skip
+        assert groups_of(store, "erin") == {"IdEng": 1, "Domain Users": 1, "Users": 2}
+    # an ordinary service account cannot read tombstones: incremental would miss deletions, so it runs full
+    result = sync_and_merge(store, config(), resume_from=first.mark)
+    assert result.full
+    assert result.full_reason is not None
+    assert "cannot read CN=Deleted Objects" in result.full_reason

@@ -2,7 +2,10 @@
 
 Cleanup follows the ownership rule: every AD write is stamped with a sync id; only after *every* merge
 statement of a sync succeeded does the cleanup remove what AD owns and that sync did not touch. A sync that
-fails (LDAP error, store error) raises before the cleanup and so deletes nothing.
+fails (LDAP error, store error) raises before the cleanup and so deletes nothing. An incremental sync
+(:class:`~clarion.sources.ad.ADSnapshot`) also replaces the member lists of changed groups and applies AD's
+deletions (tombstones), again only after all its merges. Transitive membership is never stored: queries walk
+MEMBER_OF chains, so replacing a changed group's edges is what recomputes it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clarion.identity.names import normalise_username
-from clarion.sources.ad import ADConfig, sync_directory
+from clarion.sources.ad import ADConfig, ADSnapshot, ADSync, SyncMark
 from clarion.sources.model import DirectorySnapshot
 from clarion.store.port import GraphStore
 
@@ -32,6 +35,10 @@ class DirectoryMergeResult:
     nesting: int
     computers: int
     seconds: float
+    deleted: int = 0  # AD objects removed because AD deleted them (incremental)
+    replaced_groups: int = 0  # changed groups whose member lists replaced their old edges (incremental)
+    mark: SyncMark | None = None  # where the next incremental sync resumes (persist it only after success)
+    full_reason: str | None = None  # why an incremental request ran as a full sync
 
 
 def _chunks(rows: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
@@ -49,6 +56,8 @@ def merge_directory(
 
     groups = {g.sid: {"sid": g.sid, "name": g.name, "dn": g.dn, "description": g.description} for g in snapshot.groups}
     nesting = {(g.sid, p): {"child": g.sid, "parent": p} for g in snapshot.groups for p in g.member_of if p != g.sid}
+    ad = snapshot if isinstance(snapshot, ADSnapshot) else None
+    primary = ad.primary_groups if ad is not None else {}
     users: dict[str, dict[str, object]] = {}
     members: dict[tuple[str, str], dict[str, object]] = {}
     for u in snapshot.users:
@@ -61,7 +70,16 @@ def merge_directory(
             "mail": u.mail, "enabled": u.enabled,
         }  # fmt: skip
         for sid in u.groups:
-            members[(name, sid)] = {"username": name, "sid": sid}
+            members[(name, sid)] = {"username": name, "sid": sid, "primary": primary.get(u.sid) == sid}
+    replaced = [] if full or ad is None else ad.members
+    for gm in replaced:  # a changed group's whole member list (edges of unchanged members get re-stamped)
+        for member in gm.users:
+            name = normalise_username(member)
+            if name is not None and (name, gm.group_sid) not in members:
+                members[(name, gm.group_sid)] = {"username": name, "sid": gm.group_sid, "primary": False}
+        for child in gm.groups:
+            if child != gm.group_sid:
+                nesting[(child, gm.group_sid)] = {"child": child, "parent": gm.group_sid}
     referenced = sorted({sid for _, sid in members})
 
     for part in _chunks(list(groups.values()), chunk):
@@ -90,14 +108,25 @@ def merge_directory(
     # Every merge above succeeded (each raises otherwise): now, and only now, clean up what AD owns.
     if full:
         store.write("merge/identity_ad_cleanup_full", {"sync_id": sync_id})
-    elif users or groups:
-        store.write(
-            "merge/identity_ad_cleanup_changed",
-            {"users": sorted(users), "groups": sorted(groups), "sync_id": sync_id},
-        )
+    else:
+        if users or groups:
+            store.write(
+                "merge/identity_ad_cleanup_changed",
+                {"users": sorted(users), "groups": sorted(groups), "sync_id": sync_id},
+            )
+        if replaced:
+            store.write(
+                "merge/identity_ad_cleanup_members",
+                {"groups": sorted({gm.group_sid for gm in replaced}), "sync_id": sync_id},
+            )
+    gone = sorted({d.sid for d in ad.deleted}) if ad is not None and not full else []
+    if gone:
+        store.write("merge/identity_ad_deleted", {"sids": gone, "ts": ts})
     return DirectoryMergeResult(
         sync_id=sync_id, full=full, users=len(users), groups=len(groups), memberships=len(members),
-        nesting=len(nesting), computers=n_computers, seconds=time.perf_counter() - t0,
+        nesting=len(nesting), computers=n_computers, seconds=time.perf_counter() - t0, deleted=len(gone),
+        replaced_groups=len(replaced), mark=ad.mark if ad is not None else None,
+        full_reason=ad.full_reason if ad is not None else None,
     )  # fmt: skip
 
 
@@ -117,7 +146,14 @@ def _merge_computers(store: GraphStore, snapshot: DirectorySnapshot, sync_id: st
     return len(rows)
 
 
-def sync_and_merge(store: GraphStore, config: ADConfig, since_usn: int | None = None) -> DirectoryMergeResult:
-    """Read AD, then merge. An LDAP failure raises ``ADError`` before anything is written or deleted."""
-    snapshot = sync_directory(config, since_usn)
+def sync_and_merge(
+    store: GraphStore, config: ADConfig, since_usn: int | None = None, *, resume_from: SyncMark | None = None
+) -> DirectoryMergeResult:
+    """Read AD, then merge. An LDAP failure raises ``ADError`` before anything is written or deleted.
+
+    With ``resume_from`` (the ``mark`` of the last successful result) the sync is incremental, deletions
+    included, unless the mark is no longer valid for this DC (then it is full, and ``full_reason`` says why).
+    """
+    sync = ADSync(config)
+    snapshot = sync.sync_from(resume_from) if resume_from is not None else sync.sync(since_usn)
     return merge_directory(store, snapshot)

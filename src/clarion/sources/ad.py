@@ -34,13 +34,17 @@ from clarion.sources.ad_model import (
     USER_FILTER,
     ADConfig,
     ADError,
+    ADSnapshot,
     ClientBFS,
     DeletedObject,
+    GroupMembers,
+    SyncMark,
     TransitiveStrategy,
     all_values,
     dn_key,
     domain_sid_of,
     first_value,
+    guid_text,
     int_value,
     text_value,
     transitive_groups,
@@ -52,6 +56,7 @@ __all__ = [
     "BINARY_ATTRS",
     "COMPUTER_ATTRS",
     "COMPUTER_FILTER",
+    "DEFAULT_TOMBSTONE_LIFETIME_DAYS",
     "DN_LOOKUP_BATCH",
     "GROUP_ATTRS",
     "GROUP_FILTER",
@@ -65,11 +70,14 @@ __all__ = [
     "ADClient",
     "ADConfig",
     "ADError",
+    "ADSnapshot",
     "ADSync",
     "ClientBFS",
     "DeletedObject",
     "DirectoryReader",
+    "GroupMembers",
     "InChainStrategy",
+    "SyncMark",
     "TokenGroupsStrategy",
     "TransitiveStrategy",
     "dn_key",
@@ -84,7 +92,8 @@ log = logging.getLogger(__name__)
 IN_CHAIN = "1.2.840.113556.1.4.1941"  # LDAP_MATCHING_RULE_IN_CHAIN
 SHOW_DELETED_OID = "1.2.840.113556.1.4.417"
 DN_LOOKUP_BATCH = 50
-BINARY_ATTRS = ("objectSid", "tokenGroups")
+BINARY_ATTRS = ("objectSid", "tokenGroups", "objectGUID", "invocationId")
+DEFAULT_TOMBSTONE_LIFETIME_DAYS = 60  # what AD assumes when tombstoneLifetime is not set (MS-ADTS 6.1.1.4.1.1)
 
 
 def _sid(value: Any) -> str:
@@ -104,6 +113,7 @@ class ADClient:
         self._server = server  # tests inject an ldap3 MOCK server; None means a real one from config.url
         self._conn: Any = None
         self._naming_context: str | None = None
+        self._deleted_readable: bool | None = None
 
     def __enter__(self) -> ADClient:
         self.connect()
@@ -217,7 +227,7 @@ class ADClient:
         attributes: Iterable[str],
         *,
         scope: str = "SUBTREE",
-        controls: list[tuple[str, bool, Any]] | None = None,
+        controls: list[Any] | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """Yield ``(dn, attributes)`` page by page (Simple Paged Results); any error code raises, never truncates."""
         conn = self.conn
@@ -283,18 +293,64 @@ class ADClient:
         """Tombstones changed at or after ``since_usn`` (Show Deleted control; the account needs read access
         to CN=Deleted Objects, which AD grants to administrators only unless delegated)."""
         flt = f"(&(isDeleted=TRUE)(uSNChanged>={int(since_usn)}))"
-        controls = [(SHOW_DELETED_OID, True, None)]
+        controls = self._show_deleted()
         out = []
-        for _dn, attrs in self.paged_search(
-            self.naming_context(), flt, ["objectSid", "objectClass", "uSNChanged"], controls=controls
+        for dn, attrs in self.paged_search(
+            self.naming_context(), flt, ["objectSid", "objectGUID", "objectClass", "uSNChanged"], controls=controls
         ):
             raw = first_value(attrs, "objectSid")
-            if raw is None:
+            if raw is None:  # not a security principal (an OU, a contact): nothing in the graph is keyed on it
+                log.debug("AD: tombstone %s has no objectSid; ignored", dn)
                 continue
             classes = {str(c).lower() for c in all_values(attrs, "objectClass")}
             kind = "computer" if "computer" in classes else "group" if "group" in classes else "user"
-            out.append(DeletedObject(sid=_sid(raw), kind=kind, usn_changed=int_value(first_value(attrs, "uSNChanged"))))
+            guid = first_value(attrs, "objectGUID")
+            out.append(
+                DeletedObject(
+                    sid=_sid(raw),
+                    kind=kind,
+                    usn_changed=int_value(first_value(attrs, "uSNChanged")),
+                    guid=guid_text(guid) if guid is not None else None,
+                )
+            )
         return out
+
+    def _show_deleted(self) -> list[Any] | None:
+        """The Show Deleted control; ldap3's MOCK cannot decode a control without a value (nor hides tombstones)."""
+        return None if self._server is not None else [(SHOW_DELETED_OID, True, None)]
+
+    def can_read_deleted(self) -> bool:
+        """Whether this account sees tombstones: AD shows CN=Deleted Objects to others, but without attributes."""
+        if self._deleted_readable is None:
+            base = f"CN=Deleted Objects,{self.naming_context()}"
+            entries = list(
+                self.paged_search(
+                    base, "(objectClass=*)", ["isDeleted"], scope="BASE", controls=self._show_deleted()
+                )
+            )
+            self._deleted_readable = bool(entries) and str(first_value(entries[0][1], "isDeleted")).upper() == "TRUE"
+        return self._deleted_readable
+
+    def invocation_id(self) -> str | None:
+        """The DC database's invocationId: it changes on restore, and USNs of another incarnation do not compare."""
+        service = text_value(first_value(self.root_dse(["dsServiceName"]), "dsServiceName"))
+        if not service:
+            return None
+        entries = list(self.paged_search(service, "(objectClass=*)", ["invocationId"], scope="BASE"))
+        raw = first_value(entries[0][1], "invocationId") if entries else None
+        return guid_text(raw) if raw is not None else None
+
+    def deleted_lifetime_days(self) -> int:
+        """How long tombstones (or recycle-bin deleted objects) stay visible: the horizon of an incremental sync."""
+        config_nc = text_value(first_value(self.root_dse(["configurationNamingContext"]), "configurationNamingContext"))
+        if not config_nc:
+            return DEFAULT_TOMBSTONE_LIFETIME_DAYS
+        base = f"CN=Directory Service,CN=Windows NT,CN=Services,{config_nc}"
+        attrs = ["tombstoneLifetime", "msDS-DeletedObjectLifetime"]
+        entries = list(self.paged_search(base, "(objectClass=*)", attrs, scope="BASE"))
+        found = entries[0][1] if entries else {}
+        days = [int_value(first_value(found, name)) for name in attrs if first_value(found, name) not in (None, "")]
+        return min(days) if days else DEFAULT_TOMBSTONE_LIFETIME_DAYS
 
 
 class InChainStrategy:

@@ -7,9 +7,11 @@ plumbing; :class:`clarion.sources.ad.ADSync` plugs the real ldap3 client and SID
 from __future__ import annotations
 
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from clarion.sources.ad_model import (
@@ -20,6 +22,10 @@ from clarion.sources.ad_model import (
     UAC_ACCOUNTDISABLE,
     USER_ATTRS,
     USER_FILTER,
+    ADSnapshot,
+    DeletedObject,
+    GroupMembers,
+    SyncMark,
     all_values,
     dn_key,
     domain_sid_of,
@@ -46,8 +52,27 @@ class DirectoryReader(Protocol):
 
     def search_by_dns(self, dns: Iterable[str], object_filter: str, attributes: Iterable[str]) -> Iterator[Any]: ...
 
+    def deleted_since(self, since_usn: int) -> list[DeletedObject]: ...
+
+    def can_read_deleted(self) -> bool: ...
+
+    def invocation_id(self) -> str | None: ...
+
+    def deleted_lifetime_days(self) -> int: ...
+
 
 SidDecoder = Callable[[Any], str]  # an objectSid value as the LDAP library returned it -> 'S-1-...'
+DAY_MS = 86_400_000
+CLOCK_MARGIN_MS = DAY_MS  # a mark this close to the tombstone horizon is treated as past it (clock skew)
+
+
+@dataclass(slots=True)
+class _Memory:
+    """What a sync learnt that the next incremental one needs; replaced only after a whole read succeeded."""
+
+    members: dict[str, frozenset[str]] | None = None  # group dn key -> member dn keys (None: not known)
+    dn_sid: dict[str, str] = field(default_factory=dict)  # group dn key -> objectSid
+    principals: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # dn key -> (kind, name, sid)
 
 
 class IncrementalSync(ABC):
@@ -55,69 +80,168 @@ class IncrementalSync(ABC):
 
     def __init__(self, decode_sid: SidDecoder) -> None:
         self._decode_sid = decode_sid
-        self._members: dict[str, frozenset[str]] | None = None  # group dn key -> member dn keys
-        self._dn_sid: dict[str, str] = {}  # group dn key -> objectSid
+        self._memory = _Memory()
+
+    @property
+    def _members(self) -> dict[str, frozenset[str]] | None:
+        return self._memory.members
 
     @abstractmethod
     def client(self) -> AbstractContextManager[DirectoryReader]:
         """A fresh connection, bound on enter and closed on exit."""
 
-    def sync_changes(self, previous: DirectorySnapshot) -> DirectorySnapshot:
-        """Everything changed after ``previous`` was taken."""
+    def sync_changes(self, previous: DirectorySnapshot) -> ADSnapshot:
+        """Everything changed (and deleted) after ``previous`` was taken."""
         return self.sync(since_usn=previous.highest_usn + 1)
 
-    def sync(self, since_usn: int | None = None) -> DirectorySnapshot:
+    def sync(self, since_usn: int | None = None, *, now_ms: int | None = None) -> ADSnapshot:
         """Read the directory (or what changed at/after ``since_usn``); on failure raise ADError, return nothing."""
         if since_usn is not None and since_usn < 0:
             raise ValueError(f"since_usn must be >= 0, got {since_usn}")
         with self.client() as client:
-            snapshot, members, dn_sid = self._read(client, since_usn)
-        # commit the remembered state only once the whole read succeeded
-        if since_usn is None or self._members is None:
-            self._members = members if since_usn is None else None
-            self._dn_sid = dn_sid
-        else:
-            self._members.update(members)
-            self._dn_sid.update(dn_sid)
+            snapshot, memory = self._read(client, since_usn, _now(now_ms))
+        self._commit(memory, snapshot)
         return snapshot
 
-    def _read(
-        self, client: DirectoryReader, since_usn: int | None
-    ) -> tuple[DirectorySnapshot, dict[str, frozenset[str]], dict[str, str]]:
+    def sync_from(self, mark: SyncMark | None, *, now_ms: int | None = None) -> ADSnapshot:
+        """Incremental from ``mark`` when it is still valid against this DC, else a full sync saying why."""
+        now = _now(now_ms)
+        with self.client() as client:
+            reason = "no previous sync mark" if mark is None else self._why_full(client, mark, now)
+            if mark is not None and reason is not None:
+                log.warning("AD: running a FULL sync instead of an incremental one: %s", reason)
+            since = None if mark is None or reason is not None else mark.highest_usn + 1
+            snapshot, memory = self._read(client, since, now)
+        snapshot.full_reason = reason if mark is not None else None
+        self._commit(memory, snapshot)
+        return snapshot
+
+    @staticmethod
+    def _why_full(client: DirectoryReader, mark: SyncMark, now_ms: int) -> str | None:
+        """The reason a stored mark cannot drive an incremental sync (None: it can)."""
+        base = client.base_dn()
+        if dn_key(base) != dn_key(mark.base_dn):
+            return f"the base DN changed ({mark.base_dn!r} -> {base!r})"
+        current = client.invocation_id()
+        if current is None or current != mark.invocation_id:
+            return (
+                f"the DC's invocationId changed ({mark.invocation_id} -> {current}): a restored or different DC, "
+                "whose USNs do not continue the stored mark"
+            )
+        if client.highest_committed_usn() < mark.highest_usn:
+            return f"the DC's highestCommittedUSN is below the stored mark {mark.highest_usn} (restored DC?)"
+        lifetime = client.deleted_lifetime_days()
+        age = now_ms - mark.taken_at_ms
+        if age > lifetime * DAY_MS - CLOCK_MARGIN_MS:
+            return (
+                f"the last sync is {age / DAY_MS:.1f} days old, beyond the tombstone lifetime of {lifetime} days "
+                "(less one day for clock skew): deletions since then may no longer be visible"
+            )
+        if not client.can_read_deleted():
+            return (
+                "the service account cannot read CN=Deleted Objects (grant it List Contents and Read Property "
+                "there), so an incremental sync would miss deletions"
+            )
+        return None
+
+    def _commit(self, memory: _Memory, snapshot: ADSnapshot) -> None:
+        """Keep what this read learnt; an incremental read without earlier memory cannot vouch for all members."""
+        if snapshot.since_usn is None:
+            self._memory = memory
+            return
+        old = self._memory
+        gone = {d.sid for d in snapshot.deleted}
+        if old.members is not None:
+            old.members.update(memory.members or {})
+        old.dn_sid.update(memory.dn_sid)
+        old.principals.update(memory.principals)
+        if gone:
+            dead = {k for k, (_kind, _name, sid) in old.principals.items() if sid in gone}
+            for key in dead:
+                old.principals.pop(key, None)
+                old.dn_sid.pop(key, None)
+                if old.members is not None:
+                    old.members.pop(key, None)
+
+    def _read(self, client: DirectoryReader, since_usn: int | None, now_ms: int) -> tuple[ADSnapshot, _Memory]:
+        invocation = client.invocation_id()
         highest = client.highest_committed_usn()  # read first: changes during the sync are re-read next time
         base = client.base_dn()
         usn = "" if since_usn is None else f"(uSNChanged>={int(since_usn)})"
         users = list(client.paged_search(base, f"(&{USER_FILTER}{usn})", USER_ATTRS))
         groups = list(client.paged_search(base, f"(&{GROUP_FILTER}{usn})", GROUP_ATTRS))
         computers = list(client.paged_search(base, f"(&{COMPUTER_FILTER}{usn})", COMPUTER_ATTRS))
-        dn_sid = {} if since_usn is None else dict(self._dn_sid)
+        incremental = since_usn is not None
+        dn_sid = dict(self._memory.dn_sid) if incremental else {}
         members: dict[str, frozenset[str]] = {}
         for dn, attrs in groups:
             if attrs.get("objectSid"):
                 dn_sid[dn_key(dn)] = self._decode_sid(first_value(attrs, "objectSid"))
             members[dn_key(dn)] = frozenset(dn_key(str(m)) for m in all_values(attrs, "member"))
+        changed = [dn for dn, _ in groups]
+        deleted: list[DeletedObject] = []
+        deletions_seen = True
         if since_usn is not None:
+            known = self._memory.principals
             affected: set[str] = set()
             for key, now in members.items():
-                before = None if self._members is None else self._members.get(key)
-                affected |= now if before is None else now ^ before
+                before = None if self._memory.members is None else self._memory.members.get(key)
+                # joined or left (remembered), or every current member we cannot name from memory
+                affected |= (now if before is None else now ^ before) | {m for m in now if m not in known}
             affected -= {dn_key(dn) for dn, _ in users} | {dn_key(dn) for dn, _ in groups}
             if affected:
                 users += list(client.search_by_dns(affected, USER_FILTER, USER_ATTRS))
                 groups += list(client.search_by_dns(affected, GROUP_FILTER, GROUP_ATTRS))
+            deletions_seen = client.can_read_deleted()
+            if deletions_seen:
+                deleted = client.deleted_since(since_usn)
+            else:
+                log.warning(
+                    "AD: the service account cannot read CN=Deleted Objects: this incremental sync does not see "
+                    "deletions (a full sync removes them)"
+                )
         wanted = {dn_key(str(p)) for _dn, attrs in users + groups for p in all_values(attrs, "memberOf")}
         unknown = wanted - dn_sid.keys()
         if unknown:
             for dn, attrs in client.search_by_dns(unknown, GROUP_FILTER, ["objectSid"]):
                 dn_sid[dn_key(dn)] = self._decode_sid(first_value(attrs, "objectSid"))
-        snapshot = DirectorySnapshot(
-            users=[u for u in (self._user(dn, a, dn_sid) for dn, a in users) if u is not None],
-            groups=[g for g in (self._group(dn, a, dn_sid) for dn, a in groups) if g is not None],
+        primary: dict[str, str] = {}
+        ad_users = [u for u in (self._user(dn, a, dn_sid, primary) for dn, a in users) if u is not None]
+        ad_groups = [g for g in (self._group(dn, a, dn_sid) for dn, a in groups) if g is not None]
+        principals = {dn_key(u.dn): ("user", u.username, u.sid) for u in ad_users}
+        principals |= {dn_key(g.dn): ("group", g.sid, g.sid) for g in ad_groups}
+        snapshot = ADSnapshot(
+            users=ad_users,
+            groups=ad_groups,
             computers=[c for c in (self._computer(dn, a) for dn, a in computers) if c is not None],
             highest_usn=highest,
             since_usn=since_usn,
+            deleted=deleted,
+            primary_groups=primary,
+            mark=SyncMark(invocation_id=invocation, highest_usn=highest, taken_at_ms=now_ms, base_dn=base),
+            deletions_seen=deletions_seen,
         )
-        return snapshot, members, dn_sid
+        if incremental:
+            names = {**self._memory.principals, **principals}
+            snapshot.members = [self._group_members(dn_sid[dn_key(dn)], members[dn_key(dn)], names)
+                                for dn in changed if dn_key(dn) in dn_sid]  # fmt: skip
+        memory = _Memory(members=members, dn_sid=dn_sid, principals=principals)
+        return snapshot, memory
+
+    @staticmethod
+    def _group_members(
+        sid: str, member_keys: frozenset[str], names: Mapping[str, tuple[str, str, str]]
+    ) -> GroupMembers:
+        """A changed group's whole member list as graph keys; members that are neither (computers, contacts,
+        foreign principals) have no MEMBER_OF edge in the graph and are left out."""
+        users, groups = [], []
+        for key in member_keys:
+            kind, name, _sid = names.get(key, ("", "", ""))
+            if kind == "user":
+                users.append(name)
+            elif kind == "group":
+                groups.append(name)
+        return GroupMembers(group_sid=sid, users=tuple(sorted(users)), groups=tuple(sorted(groups)))
 
     @staticmethod
     def _parents(attrs: Mapping[str, Any], dn_sid: Mapping[str, str], dn: str) -> list[str]:
@@ -130,7 +254,9 @@ class IncrementalSync(ABC):
                 out.append(sid)
         return out
 
-    def _user(self, dn: str, attrs: Mapping[str, Any], dn_sid: Mapping[str, str]) -> ADUser | None:
+    def _user(
+        self, dn: str, attrs: Mapping[str, Any], dn_sid: Mapping[str, str], primary_of: dict[str, str]
+    ) -> ADUser | None:
         raw_sid, name = first_value(attrs, "objectSid"), text_value(first_value(attrs, "sAMAccountName"))
         if raw_sid is None or name is None:
             log.warning("AD: user %s has no objectSid or sAMAccountName (not readable?); skipped", dn)
@@ -140,6 +266,7 @@ class IncrementalSync(ABC):
         primary = int_value(first_value(attrs, "primaryGroupID"))
         if primary:  # memberOf never lists the primary group (Domain Users): add it explicitly
             primary_sid = f"{domain_sid_of(sid)}-{primary}"
+            primary_of[sid] = primary_sid
             if primary_sid not in groups:
                 groups.append(primary_sid)
         return ADUser(
@@ -180,3 +307,7 @@ class IncrementalSync(ABC):
             operating_system=text_value(first_value(attrs, "operatingSystem")),
             usn_changed=int_value(first_value(attrs, "uSNChanged")),
         )
+
+
+def _now(now_ms: int | None) -> int:
+    return int(time.time() * 1000) if now_ms is None else now_ms
