@@ -10,7 +10,7 @@ import pytest
 
 from clarion.identity import merge_directory, merge_egress_cells, merge_security_groups, merge_sessions, merge_sgacls
 from clarion.identity.directory import sync_and_merge
-from clarion.sources.ad import ADConfig, ADError
+from clarion.sources.ad import ADConfig, ADError, ADSnapshot, DeletedObject, GroupMembers
 from clarion.sources.model import (
     ADComputer,
     ADGroup,
@@ -166,3 +166,68 @@ def test_security_groups_name_sgts_and_a_complete_matrix_replaces_cells(store: F
     )
     assert [(r["a"], r["b"], r["acls"]) for r in rows] == [(4, 11, ["Web", "Old"])]
     assert [r["n"] for r in store._query("MATCH (x:Sgacl) RETURN x.name AS n", {}, name="s")] == ["Web"]
+
+
+def ad_snapshot(**changes: Any) -> ADSnapshot:
+    """The same directory as ``snapshot()`` as the AD sync reports it (with primary groups), or a delta of it."""
+    base = snapshot()
+    primary = {u.sid: USERS for u in base.users}
+    fields = {"users": base.users, "groups": base.groups, "computers": base.computers, "highest_usn": 10}
+    return ADSnapshot(**{**fields, "primary_groups": primary, **changes})
+
+
+def test_incremental_member_lists_replace_edges_but_keep_primary_group_ones(store: FalkorDBStore) -> None:
+    merge_directory(store, ad_snapshot(), now_ms=T0)
+    delta = ad_snapshot(
+        users=[], groups=[], computers=[], highest_usn=12, since_usn=11,
+        members=[GroupMembers(USERS), GroupMembers(ENG, users=(), groups=(TEAM,)), GroupMembers(STAFF)],
+    )  # fmt: skip
+    result = merge_directory(store, delta, now_ms=T0 + 1)
+    assert (result.full, result.replaced_groups, result.deleted) == (False, 3, 0)
+    # bob left Engineering, Engineering left Staff; Domain Users lists nobody but is everyone's primary group
+    assert memberships(store) == {
+        ("alice", "Team-A"), ("alice", "Domain Users"), ("bob", "Domain Users"), ("Team-A", "Engineering"),
+    }  # fmt: skip
+    assert groups_of(store, "alice") == {"Team-A": 1, "Domain Users": 1, "Engineering": 2}  # Staff no longer
+
+
+def test_incremental_deletions_remove_users_groups_and_computer_facts(store: FalkorDBStore) -> None:
+    merge_sessions(store, [Session(mac="02:00:00:00:0d:04", username="bob", timestamp_ms=T0)])
+    merge_sessions(store, [Session(mac="02:00:00:00:0d:05", username="host/PC01", timestamp_ms=T0)])
+    merge_directory(store, ad_snapshot(), now_ms=T0)
+    gone = [
+        DeletedObject(f"{DOM}-2001", "user", 11),  # alice: AD made her, nothing else refers to her
+        DeletedObject(f"{DOM}-2002", "user", 12),  # bob: a session refers to him
+        DeletedObject(ENG, "group", 13),
+        DeletedObject(f"{DOM}-3001", "computer", 14),
+    ]
+    delta = ad_snapshot(users=[], groups=[], computers=[], highest_usn=14, since_usn=11, deleted=gone)
+    assert merge_directory(store, delta, now_ms=T0 + 1).deleted == 4
+    users = {r["n"]: r for r in store._query("MATCH (u:User) RETURN u.username AS n, u.sid AS sid, "
+                                             "u.ad_removed AS removed", {}, name="u")}  # fmt: skip
+    assert set(users) == {"bob"}
+    assert (users["bob"]["sid"], users["bob"]["removed"]) == (None, True)
+    assert groups_of(store, "bob") == {}
+    assert memberships(store) == {("Team-A", "Staff")} - {("Team-A", "Staff")}
+    names = {r["n"] for r in store._query("MATCH (g:ADGroup) RETURN g.name AS n", {}, name="g")}
+    assert names == {"Domain Users", "Staff", "Team-A"}
+    pc = store._query("MATCH (d:Device {uid: '02:00:00:00:0d:05'}) RETURN d", {}, name="d")[0]["d"]
+    assert (pc.get("ad_sid"), pc.get("operating_system"), pc["hostname"]) == (None, None, "pc01")
+
+
+@pytest.mark.parametrize("fail_at", [1, 2])
+def test_an_incremental_sync_failing_part_way_deletes_nothing(store: FalkorDBStore, fail_at: int) -> None:
+    merge_directory(store, ad_snapshot(), now_ms=T0)
+    before = memberships(store)
+    delta = ad_snapshot(
+        users=[], groups=[], computers=[], highest_usn=12, since_usn=11,
+        members=[GroupMembers(ENG), GroupMembers(STAFF)], deleted=[DeletedObject(TEAM, "group", 12)],
+    )  # fmt: skip
+    # writes: 1 the merge, 2 the member-list cleanup, 3 the deletions; fail the merge or the first cleanup
+    with pytest.raises(StoreError):
+        merge_directory(FailingStore(store, fail_at=fail_at), delta, now_ms=T0 + 1)  # type: ignore[arg-type]
+    assert memberships(store) == before
+    assert groups_of(store, "alice")["Staff"] == 3
+    # the same delta again (the mark did not advance) converges to AD's state
+    merge_directory(store, delta, now_ms=T0 + 2)
+    assert memberships(store) == {("alice", "Domain Users"), ("bob", "Domain Users")}

@@ -6,19 +6,27 @@ server-side transitive queries are covered on Samba in tests/integration/test_ad
 
 from __future__ import annotations
 
+import logging
 import struct
+import uuid
+from dataclasses import replace
 from typing import Any
 
 import ldap3
 import pytest
-from ldap3 import MODIFY_ADD, MODIFY_REPLACE
+from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE
 
-from clarion.sources.ad import ADClient, ADConfig, ADError, ADSync, transitive_groups
+from clarion.sources.ad import ADClient, ADConfig, ADError, ADSync, DeletedObject, GroupMembers, transitive_groups
 from clarion.sources.model import ADGroup, ADUser, DirectorySnapshot
 
 BASE = "DC=corp,DC=local"
 DOMAIN = "S-1-5-21-1004336348-1177238915-682003330"
 SVC = f"CN=svc,CN=Users,{BASE}"
+CONFIG_NC = f"CN=Configuration,{BASE}"
+NTDS = f"CN=NTDS Settings,CN=DC1,CN=Servers,CN=Default-First-Site-Name,CN=Sites,{CONFIG_NC}"
+INVOCATION = uuid.UUID("4252fcd2-8e5e-4657-8703-ca5dc2b34fb7")
+DAY_MS = 86_400_000
+NOW = 1_790_000_000_000
 
 
 def sid_bytes(sid: str) -> bytes:
@@ -39,6 +47,17 @@ class MockDirectory:
         svc = {"userPassword": "pw", "sAMAccountName": "svc", "objectSid": sid_bytes(f"{DOMAIN}-1100")}
         self._add(SVC, "person", svc)
         assert self.conn.bind()
+        # what a DC publishes for incremental sync: its invocationId, the tombstone lifetime, Deleted Objects
+        self.server.info.other["dsServiceName"] = [NTDS]
+        self.server.info.other["configurationNamingContext"] = [CONFIG_NC]
+        self._raw(NTDS, {"objectClass": ["top", "nTDSDSA"], "invocationId": INVOCATION.bytes_le})
+        dsd = f"CN=Directory Service,CN=Windows NT,CN=Services,{CONFIG_NC}"
+        self._raw(dsd, {"objectClass": ["top", "nTDSService"], "tombstoneLifetime": "180"})
+        self.deleted_objects = f"CN=Deleted Objects,{BASE}"
+        self._raw(self.deleted_objects, {"objectClass": ["top", "container"], "isDeleted": "TRUE"})
+
+    def _raw(self, dn: str, attrs: dict[str, Any]) -> None:
+        assert self.conn.strategy.add_entry(dn, {**attrs, "distinguishedName": dn}), dn
 
     def _add(self, dn: str, category: str, attrs: dict[str, Any]) -> None:
         self.usn += 1
@@ -66,6 +85,24 @@ class MockDirectory:
     def computer(self, name: str, rid: int, dns: str) -> None:
         attrs = {"sAMAccountName": f"{name}$", "objectSid": sid_bytes(f"{DOMAIN}-{rid}"), "dNSHostName": dns}
         self._add(f"CN={name},CN=Computers,{BASE}", "computer", attrs)
+
+    def delete(self, dn: str) -> None:
+        """What AD does: the object becomes a tombstone in Deleted Objects (no objectCategory, a new USN) and
+        leaves every group's ``member``, without those groups' uSNChanged moving (as Samba shows)."""
+        entry = self.server.dit[dn]
+        self.usn += 1
+        name = dn.split(",", 1)[0].removeprefix("CN=")
+        tomb = f"CN={name} DEL:{uuid.uuid4()},{self.deleted_objects}"
+        classes = [
+            v.decode() for v in entry["objectClass"] if v.decode() in ("top", "person", "user", "group", "computer")
+        ]
+        keep = {"objectClass": classes, "objectSid": entry["objectSid"][0], "objectGUID": uuid.uuid4().bytes_le}
+        self._raw(tomb, {**keep, "isDeleted": "TRUE", "uSNChanged": self.usn})
+        self.conn.search(BASE, f"(member={dn})", attributes=["cn"])  # False when no group lists it
+        for group in [e["dn"] for e in self.conn.response if e["type"] == "searchResEntry"]:
+            assert self.conn.modify(group, {"member": [(MODIFY_DELETE, [dn])]}), self.conn.result
+        assert self.conn.strategy.remove_entry(dn), dn
+        self.server.info.other["highestCommittedUSN"] = [str(self.usn)]
 
     def touch(self, dn: str, changes: dict[str, Any]) -> None:
         self.usn += 1
@@ -180,3 +217,65 @@ def test_unreadable_entries_are_skipped_not_fatal(ad: MockDirectory) -> None:
     snap = ADSync(config(), server=ad.server).sync()
     assert "ghost" not in {u.username for u in snap.users}
     assert len(snap.users) == 4
+
+
+def test_incremental_reports_tombstones_and_the_whole_member_list_of_changed_groups(ad: MockDirectory) -> None:
+    sync = ADSync(config(), server=ad.server)
+    base = sync.sync(now_ms=NOW)
+    assert base.mark is not None
+    assert (base.mark.invocation_id, base.mark.highest_usn, base.mark.taken_at_ms) == (str(INVOCATION), ad.usn, NOW)
+    alice, bob = f"CN=alice,CN=Users,{BASE}", f"CN=bob,CN=Users,{BASE}"
+    eng, team1 = f"CN=Eng,CN=Users,{BASE}", f"CN=Team1,CN=Users,{BASE}"
+    ad.delete(f"CN=carol,CN=Users,{BASE}")
+    ad.delete(f"CN=PC1,CN=Computers,{BASE}")
+    ad.touch(team1, {"member": []})  # bob leaves Team1
+    assert ad.conn.modify(bob, {"memberOf": [(MODIFY_DELETE, [team1])]})
+    ad.touch(eng, {"description": "engineering"})  # Eng changes, its members do not
+    delta = sync.sync_from(base.mark, now_ms=NOW + 1)
+    assert (delta.since_usn, delta.full_reason, delta.deletions_seen) == (base.highest_usn + 1, None, True)
+    assert sorted((d.sid, d.kind) for d in delta.deleted) == [
+        (f"{DOMAIN}-1103", "user"),
+        (f"{DOMAIN}-1300", "computer"),
+    ]
+    assert all(isinstance(d, DeletedObject) and d.guid for d in delta.deleted)
+    # Eng's list comes from memory (alice and Team1 are not re-read); Team1's is empty now
+    assert sorted(delta.members, key=str) == [
+        GroupMembers(f"{DOMAIN}-1200", users=("alice",), groups=(f"{DOMAIN}-1201",)),
+        GroupMembers(f"{DOMAIN}-1201"),
+    ]
+    assert [u.username for u in delta.users] == ["bob"]  # he left a changed group: re-read
+    assert next(u for u in delta.users if u.username == "bob").groups == (f"{DOMAIN}-513",)
+    assert delta.primary_groups == {f"{DOMAIN}-1102": f"{DOMAIN}-513"}
+    assert alice not in {u.dn for u in delta.users}
+    # a process without memory names every current member by reading it (bob left: the list replaces his edge)
+    fresh = ADSync(config(), server=ad.server).sync(base.highest_usn + 1)
+    assert sorted(u.username for u in fresh.users) == ["alice"]
+    assert sorted(fresh.members, key=str) == sorted(delta.members, key=str)
+
+
+def test_a_mark_that_cannot_be_trusted_gives_a_full_sync_and_says_why(
+    ad: MockDirectory, caplog: pytest.LogCaptureFixture
+) -> None:
+    sync = ADSync(config(), server=ad.server)
+    mark = sync.sync(now_ms=NOW).mark
+    assert mark is not None
+    cases = {
+        "invocationId changed": (replace(mark, invocation_id=str(uuid.uuid4())), NOW),
+        "tombstone lifetime of 180 days": (mark, NOW + 179 * DAY_MS + 1),  # a day of margin for clock skew
+        "highestCommittedUSN is below": (replace(mark, highest_usn=ad.usn + 5), NOW),
+    }
+    for reason, (stale, now) in cases.items():
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="clarion.sources.ad"):
+            snap = sync.sync_from(stale, now_ms=now)
+        assert snap.since_usn is None, reason
+        assert snap.full_reason is not None
+        assert reason in snap.full_reason
+        assert [r.getMessage() for r in caplog.records] == [f"AD: running a FULL sync instead of an incremental one: "
+                                                            f"{snap.full_reason}"]  # fmt: skip
+    assert sync.sync_from(mark, now_ms=NOW + 178 * DAY_MS).since_usn == mark.highest_usn + 1
+    ad.server.dit.pop(ad.deleted_objects)  # as an account without rights sees it: no readable container
+    snap = ADSync(config(), server=ad.server).sync_from(mark, now_ms=NOW)
+    assert snap.since_usn is None
+    assert snap.full_reason is not None
+    assert "cannot read CN=Deleted Objects" in snap.full_reason
