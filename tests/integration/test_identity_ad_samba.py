@@ -184,3 +184,39 @@ def test_incremental_falls_back_to_full_when_the_mark_cannot_be_trusted(
     assert result.full
     assert result.full_reason is not None
     assert "cannot read CN=Deleted Objects" in result.full_reason
+
+
+def test_clarion_ad_sync_incremental_resumes_from_the_stored_mark(dc: SambaDC, tmp_path: Path) -> None:
+    conn = dc.admin()
+    kim = add_user(conn, "kim-cli")
+    conn.unbind()
+    env = {
+        "CLARION_DATA_DIR": str(tmp_path / "data"), "CLARION_GRAPH_NAME": "adinc", "CLARION_AD_URL": LDAPS_URL,
+        "CLARION_AD_BIND_DN": "Administrator@corp.local", "CLARION_AD_PASSWORD": ADMIN_PASSWORD,
+        "CLARION_AD_VERIFY_TLS": "false",
+    }  # fmt: skip
+    first = CliRunner().invoke(app, ["ad", "sync", "--incremental"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "no AD sync mark at" in first.output
+    mark_path = tmp_path / "data" / "ad-sync-mark-adinc.json"
+    mark = json.loads(mark_path.read_text())
+    assert json.loads(first.output.strip().splitlines()[-1])["mark"] == mark
+    conn = dc.admin()
+    conn.delete(kim)
+    conn.unbind()
+    second = CliRunner().invoke(app, ["ad", "sync", "--incremental"], env=env)
+    assert second.exit_code == 0, second.output
+    out = json.loads(second.output.strip().splitlines()[-1])
+    assert (out["full"], out["deleted"], out["full_reason"]) == (False, 1, None)
+    assert json.loads(mark_path.read_text())["highest_usn"] > mark["highest_usn"]
+    store = FalkorDBStore.embedded(tmp_path / "data", graph="adinc")
+    try:
+        assert store._query("MATCH (u:User {username: 'kim-cli'}) RETURN u", {}, name="u") == []
+    finally:
+        store.close()
+    mark_path.write_text('{"highest_usn": "12"}')
+    bad = CliRunner().invoke(app, ["ad", "sync", "--incremental"], env=env)
+    assert bad.exit_code == 2
+    assert "invocation_id" not in bad.output  # the first bad field is named, with what is accepted
+    assert "highest_usn must be an integer >= 0, got '12'" in bad.output
+    assert "delete the file to start over with a full sync" in bad.output

@@ -96,15 +96,30 @@ def ad_sync(
     since_usn: Annotated[
         int | None, typer.Option(min=0, help="Incremental: only what changed at or after this uSNChanged.")
     ] = None,
+    incremental: Annotated[
+        bool,
+        typer.Option(
+            help="Resume from the mark the last successful sync stored (deletions included); full when there is "
+            "none or it is no longer valid (other DC, restored DC, older than the tombstone lifetime)."
+        ),
+    ] = False,
+    mark_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the resume mark is kept (default: <data dir>/ad-sync-mark-<graph>.json).", dir_okay=False
+        ),
+    ] = None,
 ) -> None:
     """Sync AD into the local store (CLARION_AD_URL, CLARION_AD_BIND_DN, CLARION_AD_PASSWORD, CLARION_AD_BASE_DN).
 
     A full sync (the default) removes AD users' memberships and groups AD no longer has, and only after the
-    whole sync merged; a failed sync changes nothing.
+    whole sync merged; a failed sync changes nothing. Every successful sync stores its mark for --incremental.
     """
     from clarion.identity.directory import sync_and_merge
-    from clarion.sources.ad import ADConfig, ADError
+    from clarion.sources.ad import ADConfig, ADError, SyncMark
 
+    if incremental and since_usn is not None:
+        raise _fail("use either --incremental (resume from the stored mark) or --since-usn, not both")
     try:
         s = ADSettings()  # fields come from the environment
         config = ADConfig(
@@ -113,14 +128,42 @@ def ad_sync(
         )  # fmt: skip
     except (ValidationError, ValueError) as e:
         raise _fail(f"AD settings: {e}") from None
-    store = _open_store()
+    store, settings_mark = _open_store_and_mark()
+    path = mark_file or settings_mark
+    mark = None
+    if incremental and path.is_file():
+        try:
+            mark = SyncMark.from_json(path.read_text(encoding="utf-8"), where=str(path))
+        except (OSError, ValueError) as e:
+            store.close()
+            raise _fail(f"{e}; delete the file to start over with a full sync") from None
+    elif incremental:
+        typer.secho(f"no AD sync mark at {path}: running a full sync", err=True)
     try:
-        result = sync_and_merge(store, config, since_usn)
+        result = sync_and_merge(store, config, since_usn, resume_from=mark)
     except ADError as e:
         raise _fail(f"AD sync failed, nothing was changed: {e}", 1) from None
     finally:
         store.close()
+    if result.full_reason:
+        typer.secho(f"full sync instead of incremental: {result.full_reason}", err=True)
+    if result.mark is not None and since_usn is None:  # only after the merge succeeded; never from a partial sync
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(result.mark.to_json() + "\n", encoding="utf-8")
+        tmp.replace(path)
     typer.echo(json.dumps(dataclasses.asdict(result)))
+
+
+def _open_store_and_mark() -> tuple[GraphStore, Path]:
+    """The store, and where this graph's AD resume mark lives (next to the embedded store's data)."""
+    from clarion.config import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        raise _fail(f"invalid settings:\n{e}") from None
+    return _open_store(), Path(settings.data_dir) / f"ad-sync-mark-{settings.graph_name}.json"
 
 
 def _open_store() -> GraphStore:
