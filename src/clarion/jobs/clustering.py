@@ -5,15 +5,17 @@ The pipeline itself (``clarion.analytics``) never sees a driver; this module is 
 
 from __future__ import annotations
 
+import importlib
 import json
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
-
 from clarion.analytics.model import Cluster, ClusteringParams, ClusteringRun, Member, Reason, Recommendation
-from clarion.analytics.snapshot import EDGE_DTYPE, GraphSnapshot
+from clarion.analytics.snapshot import GraphSnapshot
+from clarion.jobs import snapshot_read
 from clarion.jobs.runner import Job, JobRunner
 from clarion.store.port import GraphStore
 
@@ -29,36 +31,8 @@ def _noop(_: float, __: str) -> None:
 def read_snapshot(
     store: GraphStore, day_from: int = ALL_DAYS[0], day_to: int = ALL_DAYS[1], progress: Progress = _noop
 ) -> GraphSnapshot:
-    """Everything clustering reads, in three bulk reads (no query per device)."""
-    progress(0.0, "reading devices")
-    _, devices = store.read_rows("query/snapshot_devices")
-    uids = [str(r[0]) for r in devices]
-    index = {u: i for i, u in enumerate(uids)}
-    local = np.array([int(r[1]) == 1 for r in devices], dtype=np.bool_)
-    sgt = [None if r[2] is None else int(r[2]) for r in devices]
-    profile = [None if r[3] is None else str(r[3]) for r in devices]
-    progress(0.2, f"reading flows of {len(uids)} devices")
-    _, rows = store.read_rows("query/snapshot_edges", {"day_from": day_from, "day_to": day_to})
-    edges = np.zeros(len(rows), dtype=EDGE_DTYPE)
-    if rows:
-        cols = list(zip(*rows, strict=True))
-        edges["src"] = [index[u] for u in cols[0]]
-        edges["dst"] = [index[u] for u in cols[1]]
-        for i, name in enumerate(("protocol", "port", "bytes", "packets", "flows", "first_seen", "last_seen", "day")):
-            edges[name] = np.asarray(cols[i + 2], dtype=np.int64)
-    progress(0.8, f"reading identity for {len(uids)} devices")
-    groups: list[list[str]] = [[] for _ in uids]
-    _, grp_rows = store.read_rows("query/snapshot_groups")
-    for uid, grp in grp_rows:
-        pos = index.get(str(uid))
-        if pos is not None:
-            groups[pos].append(str(grp))
-    names = {int(v): str(n) for v, n in store.read_rows("query/sgt_names")[1]}
-    progress(1.0, f"snapshot: {len(uids)} devices, {len(edges)} flow edges")
-    return GraphSnapshot(
-        device_ids=uids, local=local, edges=edges, ad_groups=groups if grp_rows else None,
-        profile=profile if any(p is not None for p in profile) else None, sgt=sgt, sgt_names=names,
-    )  # fmt: skip
+    """Everything clustering reads, in bulk (see ``clarion.jobs.snapshot_read``)."""
+    return snapshot_read.read_snapshot(store, day_from, day_to, progress)
 
 
 def latest_run(store: GraphStore) -> ClusteringRun | None:
@@ -109,11 +83,8 @@ def write_run(store: GraphStore, run: ClusteringRun, day_from: int, day_to: int,
         }
         for c in run.clusters
     ]  # fmt: skip
-    members = [
-        {"uid": m.device_id, "cluster_uid": f"{run.run_id}:{c.cluster_id}", "probability": float(m.probability)}
-        for c in run.clusters
-        for m in c.members
-    ]
+    # lists, not maps: the FalkorDB adapter renders rows of lists at C speed (100k members = 3 MB)
+    members = [[[m.device_id, float(m.probability)] for m in c.members] for c in run.clusters]
     store.write(
         "merge/clustering_run",
         {
@@ -148,8 +119,13 @@ def cluster_graph(
 ) -> ClusteringRun:
     """Read, cluster, write back. Progress: 0–0.2 reading, 0.2–0.9 clustering, 0.9–1 writing."""
     t0 = time.perf_counter()
-    snapshot = read_snapshot(store, day_from, day_to, lambda f, m: progress(0.2 * f, m))
-    previous = latest_run(store)
+    if compute is local_compute:  # load the pipeline's libraries while the store answers the reads
+        warm = threading.Thread(target=importlib.import_module, args=("clarion.analytics.pipeline",), daemon=True)
+        warm.start()
+    with ThreadPoolExecutor(1, thread_name_prefix="previous-run") as pool:
+        prev = pool.submit(latest_run, store)
+        snapshot = read_snapshot(store, day_from, day_to, lambda f, m: progress(0.2 * f, m))
+        previous = prev.result()
     run = compute(snapshot, params, previous, lambda f, m: progress(0.2 + 0.7 * f, m))
     progress(0.9, f"writing {len(run.clusters)} clusters")
     write_run(store, run, day_from, day_to, snapshot.n_devices)

@@ -9,7 +9,7 @@ manager with the writes so a read after a write sees it, even on a cluster.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -30,7 +30,15 @@ from neo4j.spatial import Point
 from neo4j.time import Date, DateTime, Duration, Time
 
 from clarion.store import cypher
-from clarion.store.port import BatchConflictError, Row, StoreError, StoreUnavailableError
+from clarion.store.port import (
+    BatchConflictError,
+    Column,
+    Row,
+    StoreError,
+    StoreUnavailableError,
+    columns_of,
+    list_column,
+)
 
 if TYPE_CHECKING:
     from clarion.config import Settings
@@ -125,6 +133,13 @@ class Neo4jStore:
     def read_rows(self, statement: str, params: Mapping[str, Any] | None = None) -> tuple[list[str], list[list[Any]]]:
         keys, records = self._read(statement, params)
         return list(keys), [list(r.values()) for r in records]
+
+    def read_columns(
+        self, statement: str, params: Mapping[str, Any] | None = None, *, lists: Collection[str] = ()
+    ) -> dict[str, Column]:
+        keys, records = self._read(statement, params)
+        rows = [list(r.values()) for r in records]
+        return columns_of(f"Neo4j {self.url} db={self.database} ({statement})", keys, rows, lists, list_column)
 
     def _read(self, statement: str, params: Mapping[str, Any] | None) -> tuple[list[str], list[Any]]:
         """A named read statement, routed to readers (a cluster's followers)."""

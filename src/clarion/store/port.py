@@ -7,10 +7,18 @@ from input.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
+from itertools import chain
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+import numpy.typing as npt
+
 Row = dict[str, Any]
+#: One result column as a 1-D array: int64 for integers, object (holding str) for strings.
+Column = npt.NDArray[Any]
+#: How an adapter turns one list column (the values of every row) into a flat Column.
+Flatten = Callable[[str, str, list[Any]], Column]
 
 
 class StoreError(RuntimeError):
@@ -46,6 +54,18 @@ class GraphStore(Protocol):
         answers floats, booleans and lists as text here): wrap ``sum()`` in ``toInteger()``.
         """
 
+    def read_columns(
+        self, statement: str, params: Mapping[str, Any] | None = None, *, lists: Collection[str] = ()
+    ) -> dict[str, Column]:
+        """Columnar bulk read for scans of millions of values: each RETURN column as one 1-D array.
+
+        A column named in ``lists`` holds one list per row (``collect(...)``), flattened in row
+        order; the others hold one value per row. Integers give int64 arrays, strings object
+        arrays of str; nulls and other types raise StoreError (wrap values in ``coalesce()``).
+        List items must not contain ", " (FalkorDB answers lists as text), and every list
+        column must flatten to the same length (they come from one ``collect`` each).
+        """
+
     def write(self, statement: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         """Run the named write statement atomically (one transaction / one query).
 
@@ -58,3 +78,50 @@ class GraphStore(Protocol):
 
     def close(self) -> None:
         """Release connections (and stop an embedded server this store started)."""
+
+
+def scalar_column(where: str, name: str, values: list[Any]) -> Column:
+    """One value per row as an int64 or a str (object) array; anything else names the column and row."""
+    if all(type(v) is int for v in values):
+        return np.array(values, dtype=np.int64)
+    if all(type(v) is str for v in values):
+        return np.array(values, dtype=object)
+    raise _refused(where, name, values)
+
+
+def list_column(where: str, name: str, lists: list[list[Any]]) -> Column:
+    """Lists per row (``collect()``), flattened in row order; items must be all int or all str."""
+    flat = list(chain.from_iterable(lists))
+    if all(type(v) is int for v in flat):
+        return np.array(flat, dtype=np.int64)
+    if all(type(v) is str for v in flat):
+        return np.array(flat, dtype=object)
+    raise _refused(where, name, flat)
+
+
+def _refused(where: str, name: str, values: list[Any]) -> StoreError:
+    first = type(values[0])
+    bad = next(i for i, v in enumerate(values) if type(v) is not first or first not in (int, str))
+    return StoreError(
+        f"{where}: column {name!r} item {bad} is {values[bad]!r}; a columnar read takes all-integer or "
+        "all-string columns (wrap values in coalesce() or toInteger())"
+    )
+
+
+def columns_of(
+    where: str, header: list[str], rows: list[list[Any]], lists: Collection[str], flatten: Flatten
+) -> dict[str, Column]:
+    """Rows to columns, flattening those named in ``lists`` with ``flatten``; list columns must agree in length."""
+    unknown = sorted(set(lists) - set(header))
+    if rows and unknown:
+        raise StoreError(f"{where}: no columns {unknown} in the result (it has {header})")
+    out = {}
+    for j, name in enumerate(header):
+        values = [r[j] for r in rows]
+        out[name] = flatten(where, name, values) if name in lists else scalar_column(where, name, values)
+    lengths = {name: len(out[name]) for name in lists if name in out}
+    if len(set(lengths.values())) > 1:
+        raise StoreError(
+            f"{where}: list columns flatten to different lengths {lengths}; each must come from one collect()"
+        )
+    return out

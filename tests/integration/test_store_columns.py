@@ -1,0 +1,110 @@
+"""Columnar bulk reads (``read_columns``): exact values from both adapters, clear errors on what they cannot carry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from clarion.jobs.snapshot_read import read_snapshot
+from clarion.store.falkordb_store import FalkorDBStore, _text_lists
+from clarion.store.neo4j_store import Neo4jStore
+from clarion.store.port import StoreError, columns_of
+from tests.integration.test_neo4j_store_bolt import BoltStub, Records
+
+pytestmark = pytest.mark.integration
+
+# What FalkorDB's verbose reply holds for `RETURN a.uid, count(e), collect(b.uid), collect(e.port)`.
+FALKOR_ROWS = [
+    ["02:00:00:00:00:01", 2, "[02:00:00:00:00:02, 10.0.0.9]", "[443, -1]"],
+    ["02:00:00:00:00:03", 0, "[]", "[]"],
+    ["10.0.0.9", 1, "[02:00:00:00:00:01]", "[9223372036854775807]"],
+]
+
+
+def test_falkordb_lists_as_text_flatten_to_exact_arrays() -> None:
+    cols = columns_of("here", ["src", "n", "dst", "port"], FALKOR_ROWS, ("dst", "port"), _text_lists)
+    assert cols["src"].tolist() == ["02:00:00:00:00:01", "02:00:00:00:00:03", "10.0.0.9"]
+    assert cols["n"].dtype == np.int64
+    assert cols["n"].tolist() == [2, 0, 1]
+    assert cols["dst"].tolist() == ["02:00:00:00:00:02", "10.0.0.9", "02:00:00:00:00:01"]
+    assert cols["port"].dtype == np.int64
+    assert cols["port"].tolist() == [443, -1, 2**63 - 1]
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([["a", "[1, NULL]"]], "column 'v' mixes integers with other items"),
+        ([["a", "[1, 1.500000]"]], "column 'v' mixes integers with other items"),
+        ([["a", "1"]], "column 'v' row 0 is '1', not a list"),
+        ([[None, "[1]"]], "column 'k' item 0 is None"),
+        ([["a", "[1]"], [3, "[2]"]], "column 'k' item 1 is 3"),
+    ],
+)
+def test_values_a_columnar_read_cannot_carry_are_refused_by_name(rows: list[list[object]], message: str) -> None:
+    with pytest.raises(StoreError, match="^FalkorDB x \\(q\\): " + message.replace("(", "\\(")):
+        columns_of("FalkorDB x (q)", ["k", "v"], rows, ("v",), _text_lists)
+
+
+def test_an_item_holding_the_list_separator_is_caught_not_misaligned() -> None:
+    rows = [["a", "[b, c, d]", "[1, 2]"]]  # two uids, one of them "b, c": FalkorDB prints it unquoted
+    with pytest.raises(StoreError, match=r"flatten to different lengths \{'dst': 3, 'port': 2\}"):
+        columns_of("here", ["src", "dst", "port"], rows, ("dst", "port"), _text_lists)
+
+
+def test_a_real_falkordb_refuses_a_snapshot_it_cannot_split_safely(store: FalkorDBStore) -> None:
+    store._graph.query(
+        "CREATE (:Device {uid: '02:00:00:00:00:01', local: true})-[:FLOWS_TO {protocol: 6, port: 443, bytes: 10, "
+        "packets: 1, flows: 1, first_seen: 0, last_seen: 0, day: 0}]->(:Device {uid: 'odd, uid', local: false})"
+    )
+    with pytest.raises(StoreError, match="flatten to different lengths"):
+        read_snapshot(store, 0, 10)
+
+
+def test_a_real_falkordb_reads_the_values_it_stores(store: FalkorDBStore) -> None:
+    store._graph.query(
+        "CREATE (a:Device {uid: 'a', local: true}), (b:Device {uid: 'b', local: false}), "
+        "(a)-[:FLOWS_TO {protocol: 17, port: 53, bytes: 5000000000, packets: 3, flows: 2, first_seen: 1700000000000, "
+        "last_seen: 1700000000999, day: 19675}]->(b), "
+        "(a)-[:FLOWS_TO {protocol: 17, port: 53, bytes: 7, packets: 1, flows: 1, first_seen: 1700086400000, "
+        "last_seen: 1700086400000, day: 19676}]->(b)"
+    )
+    snap = read_snapshot(store, 0, 10**7)
+    assert snap.device_ids == ["a", "b"]
+    assert snap.local.tolist() == [True, False]
+    rows = sorted(tuple(int(x) for x in r) for r in snap.edges.tolist())
+    assert rows == [
+        (0, 1, 17, 53, 7, 1, 1, 1_700_086_400_000, 1_700_086_400_000, 19676),
+        (0, 1, 17, 53, 5_000_000_000, 3, 2, 1_700_000_000_000, 1_700_000_000_999, 19675),
+    ]
+
+
+@pytest.fixture
+def stub() -> BoltStub:
+    s = BoltStub(password="stub-password")
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+def test_neo4j_reads_the_snapshot_as_columns(stub: BoltStub) -> None:
+    store = Neo4jStore(f"bolt://127.0.0.1:{stub.port}", user="clarion", password=stub.password)
+    stub.plan = [
+        Records(["uid", "local", "sgt", "profile"], [["a", 1, 4, "Cisco-IP-Phone"], ["b", 0, None, None]]),
+        Records(
+            ["src", "n", "dst", "protocol", "port", "bytes", "packets", "flows", "first_seen", "last_seen", "day"],
+            [["a", 2, ["b", "b"], [6, 17], [443, 53], [10, 20], [1, 2], [1, 1], [5, 6], [7, 8], [0, 1]]],
+        ),
+        Records(["uid", "grp"], [["a", "Staff"]]),
+        Records(["value", "name"], [[4, "Employees"]]),
+    ]
+    try:
+        snap = read_snapshot(store, 0, 10**7, slices=1, connections=1)
+    finally:
+        store.close()
+    assert snap.device_ids == ["a", "b"]
+    assert snap.edges.tolist() == [(0, 1, 6, 443, 10, 1, 1, 5, 7, 0), (0, 1, 17, 53, 20, 2, 1, 6, 8, 1)]
+    assert snap.ad_groups == [["Staff"], []]
+    assert snap.sgt == [4, None]
+    assert snap.sgt_names == {4: "Employees"}
+    [_, edges_run, *_] = stub.sent("RUN")
+    assert edges_run[1] == {"day_from": 0, "day_to": 10**7, "uid_from": "", "uid_to": None}
