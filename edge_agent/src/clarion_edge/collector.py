@@ -302,6 +302,11 @@ class Agent:
             "agent_id": self.settings.agent_id,
             "version": __version__,
             "uptime_s": round(time.time() - self.started, 1),
+            "processes": {  # for top -p / pidstat: which process burns the CPU
+                name: proc.pid
+                for name, proc in (("receiver", self._receiver), ("worker", (self._child or [None])[0]))
+                if proc is not None
+            },
             "rates": self.rates,
             "receiver": {
                 "mode": self.settings.worker,

@@ -35,8 +35,8 @@ class Handoff:
 
     slot: int
     received_ms: int
-    lengths: bytes  # array("I")
-    senders: bytes  # array("H"): index into addrs
+    lengths: bytes  # array("H")
+    senders: bytes  # array("H"): index into addrs; empty when every datagram came from addrs[0]
     addrs: tuple[Addr, ...]
 
 
@@ -72,13 +72,20 @@ class SlotRing:
 
     def take(self, h: Handoff) -> Datagrams:
         """Copy the datagrams of a handed-over slot out of the ring (the slot can then be reused)."""
-        lengths, senders = array.array("I"), array.array("H")
+        lengths = array.array("H")
         lengths.frombytes(h.lengths)
-        senders.frombytes(h.senders)
         start = HEADER_BYTES + h.slot * self.slot_bytes
         blob = bytes(self.buf[start : start + sum(lengths)])
         out: Datagrams = []
         off = 0
+        if not h.senders:
+            addr = h.addrs[0]
+            for n in lengths:
+                out.append((blob[off : off + n], addr))
+                off += n
+            return out
+        senders = array.array("H")
+        senders.frombytes(h.senders)
         addrs = h.addrs
         for n, s in zip(lengths, senders, strict=True):
             out.append((blob[off : off + n], addrs[s]))
