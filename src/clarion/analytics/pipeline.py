@@ -74,7 +74,8 @@ def run_clustering(
     timings["features"] = round(time.perf_counter() - t0, 3)
 
     t1 = time.perf_counter()
-    keys = [snapshot.device_ids[int(i)] for i in feats.rows]
+    ids = snapshot.device_ids
+    keys = [ids[i] for i in feats.rows.tolist()]
     mcs = params.effective_min_cluster_size(len(keys))
     report(0.4, f"HDBSCAN over {len(keys)} devices (min_cluster_size {mcs})")
     part = cluster_features(feats.matrix, keys, mcs, params.min_samples, params.seed, max_fit_points)
@@ -122,15 +123,18 @@ def _assemble(
     ids, next_id = assign_ids(prev_sets, member_sets, first_fresh, params.match_min_jaccard)
 
     sgts = snapshot.sgt
+    # plain Python values once, not a numpy scalar per member (100k members: seconds otherwise)
+    probs = [round(p, 4) for p in np.asarray(part.probabilities, dtype=np.float64).tolist()]
+    snap_rows_all = feats.rows.tolist()
     taken: set[str] = set()
     clusters = []
     # Recommend in canonical order (largest first) so name suffixes do not depend on previous ids.
     for c in range(k):
         rows = member_rows[c]
-        snap_rows = feats.rows[rows]
-        member_sgt = [sgts[int(i)] for i in snap_rows] if sgts is not None else [None] * len(rows)
+        row_list = rows.tolist()
+        member_sgt = [sgts[snap_rows_all[i]] for i in row_list] if sgts is not None else [None] * len(rows)
         members = sorted(
-            (Member(keys[i], round(float(part.probabilities[i]), 4), s) for i, s in zip(rows, member_sgt, strict=True)),
+            (Member(keys[i], probs[i], s) for i, s in zip(row_list, member_sgt, strict=True)),
             key=lambda m: m.device_id,
         )
         rec = recommend_sgt(
@@ -154,5 +158,5 @@ def _assemble(
             )
         )
     clusters.sort(key=lambda cl: cl.cluster_id)
-    noise = sorted(keys[i] for i in np.flatnonzero(part.labels < 0))
+    noise = sorted(keys[i] for i in np.flatnonzero(part.labels < 0).tolist())
     return clusters, noise, next_id
