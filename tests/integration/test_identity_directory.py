@@ -10,6 +10,7 @@ import pytest
 
 from clarion.identity import merge_directory, merge_egress_cells, merge_security_groups, merge_sessions, merge_sgacls
 from clarion.identity.directory import sync_and_merge
+from clarion.identity.trustsec import apply_trustsec_deletes
 from clarion.sources.ad import ADConfig, ADError, ADSnapshot, DeletedObject, GroupMembers
 from clarion.sources.model import (
     ADComputer,
@@ -231,3 +232,18 @@ def test_an_incremental_sync_failing_part_way_deletes_nothing(store: FalkorDBSto
     # the same delta again (the mark did not advance) converges to AD's state
     merge_directory(store, delta, now_ms=T0 + 2)
     assert memberships(store) == {("alice", "Domain Users"), ("bob", "Domain Users")}
+
+
+def test_an_ise_delete_event_removes_the_sgacl_and_retires_a_tagged_sgt(store: FalkorDBStore) -> None:
+    merge_security_groups(store, [SecurityGroup(40, "Lab"), SecurityGroup(41, "Printers"), SecurityGroup(4, "Emp")], T0)
+    merge_sgacls(store, [Sgacl(name="Web", aces="permit tcp dst eq 443")], T0)
+    merge_egress_cells(store, [EgressCell(40, 41, ("Web",)), EgressCell(4, 41, ("Web",))], T0, complete=True)
+    merge_sessions(store, [Session(mac="02:00:00:00:0d:06", sgt=40, timestamp_ms=T0)])
+    assert apply_trustsec_deletes(store, sgt_values=[40, 41], sgacl_names=["Web"], now_ms=T0 + 5) == 3
+    rows = store._query("MATCH (s:SGT) RETURN s.value AS v, s.name AS n, s.ise_deleted_at AS d", {}, name="s")
+    assert {(r["v"], r["n"], r["d"]) for r in rows} == {(40, "Lab", T0 + 5), (4, "Emp", None)}
+    assert store._query("MATCH ()-[e:EGRESS_POLICY]->() RETURN e", {}, name="e") == []
+    assert store._query("MATCH (x:Sgacl) RETURN x", {}, name="x") == []
+    assert apply_trustsec_deletes(store, now_ms=T0 + 6) == 0
+    with pytest.raises(ValueError, match=r"SGT value 70000 is not a tag 0\.\.65535"):
+        apply_trustsec_deletes(store, sgt_values=[70000], now_ms=T0 + 6)

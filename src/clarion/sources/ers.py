@@ -109,7 +109,8 @@ class ERSClient:
         csrf_refreshed = False
         query = httpx.QueryParams(tuple(params)) if params else None
         for attempt in range(attempts):
-            headers = {"Content-Type": JSON} if body is not None else {}
+            # on every write, DELETE included (no body): ISE's media-type check runs on writes (ciscoisesdk does so)
+            headers = {"Content-Type": JSON} if body is not None or write else {}
             if write and self.config.csrf:
                 headers["X-CSRF-TOKEN"] = await self._csrf()
             try:
