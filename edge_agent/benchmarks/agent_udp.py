@@ -91,7 +91,9 @@ def main() -> None:
         while True:
             try:
                 st = status(status_port)
-                break
+                if st["ready"]:  # the receiver and decoder processes run
+                    break
+                time.sleep(0.1)
             except OSError:
                 if time.monotonic() > deadline or agent.poll() is not None:
                     raise SystemExit(f"agent did not start; see {tmp / 'agent.log'}") from None

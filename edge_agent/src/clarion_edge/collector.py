@@ -293,12 +293,19 @@ class Agent:
             dead.append("clarion-edge-receiver-process")
         return dead
 
+    def ready(self) -> bool:
+        """True once the receiver reads its sockets and the decoder runs (a spawned process takes a moment)."""
+        if self.ring is None or not self.ring.counters[ring_mod.ALIVE]:
+            return False
+        return self._child is None or bool(self._child_status)
+
     def status(self) -> dict[str, Any]:
         c = self.counters
         rx = self._receiver_counts()
         kernel = self._kernel()
         return {
             "dead_threads": self.dead_threads(),
+            "ready": self.ready(),
             "agent_id": self.settings.agent_id,
             "version": __version__,
             "uptime_s": round(time.time() - self.started, 1),

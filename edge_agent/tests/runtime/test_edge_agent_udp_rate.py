@@ -67,7 +67,7 @@ def test_paced_softflowd_v9_replay_reaches_the_server_exactly(tmp_path: Path, wo
     sender = Sender(udp_port, "v9", FLOWS, workdir, RATE, passes)
     try:
         deadline = time.monotonic() + 30
-        while _status(status_port) is None:
+        while not (_status(status_port) or {}).get("ready"):
             assert agent.poll() is None, (tmp_path / "agent.log").read_text()
             assert time.monotonic() < deadline, "the agent's status endpoint never answered"
             time.sleep(0.1)

@@ -208,3 +208,9 @@ def test_receive_buffer_from_toml_env_and_flag(tmp_path: Any) -> None:
 def test_queue_batches_is_bounded() -> None:
     with pytest.raises(ConfigError, match=r"queue_batches \(from --queue-batches\): 5000; accepted: 2..1024"):
         load_settings(None, env={}, overrides={**BASE, "queue_batches": 5000})
+
+
+def test_the_deploy_example_config_loads_with_its_documented_receive_buffer() -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / "clarion-edge.toml"
+    s = load_settings(example, env={"CLARION_EDGE_TOKEN": "t"})
+    assert (s.receive_buffer, s.queue_batches, s.worker) == (32 << 20, 16, "process")
