@@ -11,8 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
+from clarion.api.app import create_app
 from clarion.identity import merge_sessions
 from clarion.identity.trustsec import TrustSecSyncResult, read_and_sync_trustsec
+from clarion.server import BackgroundServer
 from clarion.sources.ers import ERSClient, ERSConfig
 from clarion.sources.ers_models import (
     ERSAuthError,
@@ -23,10 +25,12 @@ from clarion.sources.ers_models import (
 )
 from clarion.sources.model import EgressCell, Session, Sgacl
 from clarion.store.falkordb_store import FalkorDBStore
+from clarion_edge import wire
+from tests.e2e.conftest import AGENT_TOKEN, READER_TOKEN, make_settings
 from tests.fakes.ers import data
 from tests.fakes.ers.server import ERSServer
 from tests.fakes.ers.state import FakeERSState
-from tests.helpers import T0
+from tests.helpers import T0, small_graph
 
 pytestmark = pytest.mark.integration
 
@@ -422,3 +426,29 @@ def test_an_ers_read_that_fails_part_way_removes_nothing(ers: ERSServer, store: 
     with pytest.raises(ERSError, match=rf"SGACL ids \['{ids['web']}'\] are not known SGACLs"):
         run(_sync(ers, store, T0 + 1))
     assert (sgt_rows(store), cells(store), sgacl_names(store)) == before
+
+
+def test_graphql_says_where_an_sgt_came_from_and_when_ise_deleted_it(ers: ERSServer, store: FalkorDBStore) -> None:
+    """Real HTTP: agents post traffic between SGT 4 and 10, ERS names them, ISE deletes 10 (devices carry it)."""
+    settings = make_settings()
+    with BackgroundServer(create_app(settings, store)) as server:
+        headers = {"Authorization": f"Bearer {AGENT_TOKEN}"}
+        r = httpx.post(f"{server.url}/api/v1/graphs", content=wire.encode(small_graph()), headers=headers, timeout=30)
+        assert r.status_code == 200, r.text
+        run(_sync(ers, store, T0))
+        ten = next(o for o in ers.state.objects["sgt"].values() if o["value"] == 10)
+        del ers.state.objects["sgt"][ten["id"]]  # ISE's admin deleted Point_of_Sale_Systems
+        assert run(_sync(ers, store, T0 + 7)).deleted_sgts == 1
+        query = "{ policyMatrix { sgts { value name origin { source nameSource firstSeen iseSince iseDeletedAt } } } }"
+        reply = httpx.post(
+            f"{server.url}/graphql", json={"query": query}, headers={"Authorization": f"Bearer {READER_TOKEN}"},
+            timeout=30,
+        )  # fmt: skip
+    assert reply.status_code == 200, reply.text
+    sgts = {s["value"]: s for s in reply.json()["data"]["policyMatrix"]["sgts"]}
+    assert sgts[4]["name"] == "Employees"
+    assert sgts[4]["origin"]["nameSource"] == "ise"
+    assert (sgts[4]["origin"]["iseSince"], sgts[4]["origin"]["iseDeletedAt"]) == (T0, None)
+    assert sgts[10]["name"] == "Point_of_Sale_Systems"  # still meaningful for the devices tagged with it
+    assert (sgts[10]["origin"]["iseSince"], sgts[10]["origin"]["iseDeletedAt"]) == (T0, T0 + 7)
+    assert (sgts[10]["origin"]["source"], sgts[10]["origin"]["firstSeen"]) == ("netflow", T0)  # the agents' window

@@ -221,6 +221,17 @@ def build_identity(row: Row) -> DeviceIdentity:
     )  # fmt: skip
 
 
+@strawberry.type(description="Where an SGT's definition came from, since when, and whether ISE deleted it.")
+class SgtOrigin:
+    source: str | None = strawberry.field(description="The source that first reported this tag (ise, netflow, ...).")
+    name_source: str | None = strawberry.field(description="'ise' when ISE's TrustSec configuration names it.")
+    first_seen: Long | None = strawberry.field(description="When the tag first appeared in the graph (epoch ms).")
+    ise_since: Long | None = strawberry.field(description="Since when ISE defines it (epoch ms).")
+    ise_deleted_at: Long | None = strawberry.field(
+        description="When ISE deleted its definition; the tag stays while devices still carry it. Null: not deleted."
+    )
+
+
 class IdentityLoaders:
     """Per-request batching of identity lookups."""
 
@@ -228,6 +239,18 @@ class IdentityLoaders:
         self.ctx = ctx
         self.devices: DataLoader[str, Row | None] = DataLoader(load_fn=self._devices)
         self.groups: DataLoader[str, list[GroupMembership]] = DataLoader(load_fn=self._groups)
+        self.sgts: DataLoader[int, SgtOrigin | None] = DataLoader(load_fn=self._sgts)
+
+    async def _sgts(self, values: list[int]) -> list[SgtOrigin | None]:
+        rows = await self.ctx.read("query/identity_trustsec_sgts", {"values": list(values)})
+        found = {
+            int(r["value"]): SgtOrigin(
+                source=r.get("source"), name_source=r.get("name_source"), first_seen=r.get("first_seen"),
+                ise_since=r.get("ise_since"), ise_deleted_at=r.get("ise_deleted_at"),
+            )
+            for r in rows
+        }  # fmt: skip
+        return [found.get(v) for v in values]
 
     async def _devices(self, uids: list[str]) -> list[Row | None]:
         rows = await self.ctx.read("query/identity_devices", {"uids": list(uids)})
@@ -252,6 +275,11 @@ def _loaders(ctx: Context) -> IdentityLoaders:
     if loaders is None:
         loaders = _LOADERS[ctx] = IdentityLoaders(ctx)
     return loaders
+
+
+async def sgt_origin(info: Info, value: int) -> SgtOrigin | None:
+    """The resolver behind ``SgtInfo.origin`` (one read per request for all SGTs asked)."""
+    return await _loaders(info.context).sgts.load(value)
 
 
 async def device_identity(info: Info, uid: str) -> DeviceIdentity | None:

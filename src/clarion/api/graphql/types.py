@@ -10,7 +10,7 @@ from typing import Any
 import strawberry
 
 from clarion.api.graphql.context import Context
-from clarion.api.graphql.identity import DeviceIdentity, device_identity
+from clarion.api.graphql.identity import DeviceIdentity, SgtOrigin, device_identity, sgt_origin
 from clarion.api.graphql.scalars import Long
 from clarion.ingest.transform import service_key
 
@@ -179,6 +179,10 @@ class DeviceFilter:
 class SgtInfo:
     value: int
     name: str | None
+
+    @strawberry.field(description="Where this SGT's definition came from, since when, and whether ISE deleted it.")
+    async def origin(self, info: strawberry.Info[Context, None]) -> SgtOrigin | None:
+        return await sgt_origin(info, self.value)
 
 
 @strawberry.type
