@@ -152,6 +152,10 @@ class SambaDC:
         self.smb_conf.write_text("\n".join(lines) + "\n")
 
     def start(self, timeout_s: float = 90.0) -> None:
+        # a kept work dir (the benchmark's) may have been provisioned for another address: serve this one
+        conf = self.smb_conf.read_text()
+        lines = [f"\tinterfaces = {HOST}" if ln.strip().startswith("interfaces =") else ln for ln in conf.splitlines()]
+        self.smb_conf.write_text("\n".join(lines) + "\n")
         self._added_alias = _ensure_on_lo(HOST)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
