@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -72,8 +73,7 @@ def read_flow_slice(
 
 def _positions(index: dict[str, int], uids: Column) -> npt.NDArray[np.int64]:
     """Snapshot positions of ``uids``; -1 for a device the device read did not see (created since)."""
-    get = index.get
-    return np.fromiter((get(u, -1) for u in uids), dtype=np.int64, count=len(uids))
+    return np.fromiter(map(index.get, uids, repeat(-1)), dtype=np.int64, count=len(uids))
 
 
 def read_snapshot(
