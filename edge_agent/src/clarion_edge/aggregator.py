@@ -32,9 +32,10 @@ from clarion_edge.graphbuild import (
     reduce_edges,
     reduce_latest,
 )
+from clarion_edge.netflow.group import join_records
 from clarion_edge.netflow.records import FLOW_DTYPE
 from clarion_edge.service import service_side
-from clarion_edge.sitenet import SitePrefixes, split_addr
+from clarion_edge.sitenet import SitePrefixes
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,9 @@ class _Window:
     end: int
     tables: WindowTables = field(default_factory=_empty_tables)
     raw: list[WindowTables] = field(default_factory=list)  # per-record rows not yet reduced
-    raw_n: int = 0
+    raw_n: int = 0  # records in ``raw`` and ``fresh``
+    fresh: list[npt.NDArray[np.void]] = field(default_factory=list)  # records not yet turned into rows
+    fresh_n: int = 0
 
 
 def _pairs_selected(
@@ -109,11 +112,29 @@ def _pick(side: npt.NDArray[np.bool_], rows: npt.NDArray[np.intp], a: npt.NDArra
     return np.where(side, b[rows], a[rows])
 
 
+#: FLOW_DTYPE seen as the big-endian halves of its two addresses: one strided, byte-swapping copy per
+#: half, where a V16 column would be copied item by item.
+_HALVES = np.dtype(
+    {  # type: ignore[call-overload]
+        "names": ["src_hi", "src_lo", "dst_hi", "dst_lo"],
+        "formats": [">u8"] * 4,
+        "offsets": [FLOW_DTYPE.fields[f][1] + d for f in ("src_addr", "dst_addr") for d in (0, 8)],  # type: ignore[index]
+        "itemsize": FLOW_DTYPE.itemsize,
+    }
+)
+
+
+def _halves(recs: npt.NDArray[np.void], side: str) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """(high, low) native uint64 halves of the big-endian 16-byte address of each record."""
+    view = recs.view(_HALVES)
+    return view[f"{side}_hi"].astype(np.uint64), view[f"{side}_lo"].astype(np.uint64)
+
+
 def records_to_tables(recs: npt.NDArray[np.void], site: SitePrefixes) -> tuple[WindowTables, int]:
     """Per-record work: endpoints, client/server orientation, and the attribute rows; not yet reduced."""
     n = len(recs)
-    s_hi, s_lo = split_addr(recs["src_addr"])
-    d_hi, d_lo = split_addr(recs["dst_addr"])
+    s_hi, s_lo = _halves(recs, "src")
+    d_hi, d_lo = _halves(recs, "dst")
     s_mac = recs["src_mac"] & _U64(0xFFFF_FFFF_FFFF)
     d_mac = recs["dst_mac"] & _U64(0xFFFF_FFFF_FFFF)
     # A MAC names the endpoint only for a local address: for remote ones it is the router's.
@@ -274,12 +295,13 @@ class Aggregator:
         if w is None:
             start, end = self._aligned(now_ms)
             w = self._windows[switch.switch_id] = _Window(switch, start, end)
-        # Per-record work right away, while the freshly decoded array is still in the CPU cache.
-        for i in range(0, len(recs), _SLICE):
-            rows, clamped = records_to_tables(recs[i : i + _SLICE], self.site)
-            self.counters.clamped += clamped
-            w.raw.append(rows)
+        # Per-record work in slices of about _SLICE records: a decoded batch (a few thousand records)
+        # is too small for numpy's per-call cost to vanish, so small batches wait for a few more.
+        w.fresh.append(recs)
+        w.fresh_n += len(recs)
         w.raw_n += len(recs)
+        if w.fresh_n >= _SLICE:
+            self._rows(w)
         self.counters.records += len(recs)
         if w.raw_n >= max(self.config.chunk_records, len(w.tables.edges["meta"])):
             self._reduce(w)
@@ -324,7 +346,19 @@ class Aggregator:
         self._windows.clear()
         return out
 
+    def _rows(self, w: _Window) -> None:
+        """Per-record work on the records that arrived since the last call."""
+        if not w.fresh:
+            return
+        recs = w.fresh[0] if len(w.fresh) == 1 else join_records(w.fresh)
+        w.fresh, w.fresh_n = [], 0
+        for i in range(0, len(recs), 2 * _SLICE):
+            rows, clamped = records_to_tables(recs[i : i + 2 * _SLICE], self.site)
+            self.counters.clamped += clamped
+            w.raw.append(rows)
+
     def _reduce(self, w: _Window) -> None:
+        self._rows(w)
         if not w.raw:
             return
         parts = [w.tables, *w.raw] if len(w.tables.edges["meta"]) else w.raw

@@ -155,3 +155,28 @@ def test_vectorised_walk_matches_the_sequential_walk(items: list[tuple[bytes, st
     expected = sorted(row for out in one_by_one for row in out.tolist())
     assert sorted(together.tolist()) == expected
     assert bulk.stats == single.stats
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(st.one_of(mutated(), st.sampled_from(SEEDS)), st.sampled_from(["a", "b"])), max_size=32),
+    st.integers(1, 8),
+)
+def test_vectorised_walk_over_several_batches_matches_the_sequential_walk(
+    items: list[tuple[bytes, str]], size: int
+) -> None:
+    """Template refreshes and repeated option data learnt in one batch are skipped in the next: same result."""
+    batch = [(data, exporter, i * 100) for i, (data, exporter) in enumerate(items)]
+    bulk = Decoder(max_templates_per_exporter=MAX_TEMPLATES, pending_max_datagrams=MAX_PENDING)
+    bulk_module_min = decoder_module.BULK_MIN_MESSAGES
+    decoder_module.BULK_MIN_MESSAGES = 1
+    try:
+        together = [bulk.decode_batch(batch[i : i + size]) for i in range(0, len(batch), size)]
+    finally:
+        decoder_module.BULK_MIN_MESSAGES = bulk_module_min
+    single = Decoder(max_templates_per_exporter=MAX_TEMPLATES, pending_max_datagrams=MAX_PENDING)
+    one_by_one = [single.decode(*item) for item in batch]
+    assert sorted(row for out in together for row in out.tolist()) == sorted(
+        row for out in one_by_one for row in out.tolist()
+    )
+    assert bulk.stats == single.stats

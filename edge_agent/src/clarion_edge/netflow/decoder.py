@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,7 @@ _V9_HEADER = struct.Struct("!HHIIII")  # 20 bytes
 _IPFIX_HEADER = struct.Struct("!HHIII")  # 16 bytes
 _SET_HEADER = struct.Struct("!HH")
 _NO_DOMAIN = Domain()
+_UNSET: Any = object()
 #: Option data records decoded per set at most (they are a handful in real streams).
 MAX_OPTION_RECORDS_PER_SET = 4096
 #: Bytes of data sets waiting for templates, across all exporters.
@@ -77,16 +79,45 @@ class Decoder(ExporterTable):
         """Decode many datagrams at once: the fast path, since records of one template decode together."""
         self._groups = {}
         self._batch += 1
-        self._msgs = []
+        self._msgs = msgs = []
+        # Per exporter and receive time: [stats, exporter state (looked up on first v9/IPFIX use), datagrams].
+        seen: dict[str, list[Any]] = {}
+        unpack_v9, unpack_ipfix = _V9_HEADER.unpack_from, _IPFIX_HEADER.unpack_from
         for data, exporter, received_ms in datagrams:
-            stats = self._stats_for(exporter)
-            stats["datagrams"] = stats.get("datagrams", 0) + 1
+            entry = seen.get(exporter)
+            if entry is None or entry[3] != received_ms:
+                if entry is not None:
+                    bump(entry[0], "datagrams", entry[2])
+                entry = seen[exporter] = [self._stats_for(exporter), _UNSET, 0, received_ms]
+            entry[2] += 1
+            stats = entry[0]
             try:
-                self._datagram(bytes(data), exporter, received_ms, stats)
+                if type(data) is not bytes:
+                    data = bytes(data)
+                # The common case inline (one v9 / IPFIX header per datagram); the rest in _datagram.
+                if len(data) >= _V9_HEADER.size and data[0] == 0 and data[1] in (9, 10):
+                    state = entry[1]
+                    if state is _UNSET:
+                        state = entry[1] = self._exporter(exporter, received_ms)
+                    if state is None:
+                        bump(stats, "exporter_limit")
+                    elif data[1] == 9:
+                        _, _, uptime, secs, _, source_id = unpack_v9(data)
+                        msgs.append((data, 20, len(data), state, 9, source_id, secs * 1000, uptime, received_ms, stats))
+                    else:
+                        _, length, export_s, _, domain = unpack_ipfix(data)
+                        if _IPFIX_HEADER.size <= length <= len(data):
+                            msgs.append((data, 16, length, state, 10, domain, export_s * 1000, -1, received_ms, stats))
+                        else:
+                            self._ipfix(data, state, received_ms, stats)  # counts the bad length
+                else:
+                    self._datagram(data, exporter, received_ms, stats)
             except Exception:  # a decoder bug must not stop collection; fuzzing keeps this at zero
                 log.exception("netflow decoder error on a datagram from %s", exporter)
                 bump(stats, "internal_error")
-        msgs, self._msgs = self._msgs, []
+        for entry in seen.values():
+            bump(entry[0], "datagrams", entry[2])
+        self._msgs = []
         if len(msgs) >= BULK_MIN_MESSAGES:
             try:
                 decode_messages(self, msgs)
@@ -235,7 +266,7 @@ class Decoder(ExporterTable):
         domain = template.domain
         ctx = self._context(key[0], export_ms, uptime_ms, domain)
         if template.options:
-            self._options(template.plan, payload, domain, stats)
+            self._options(template, payload, domain, stats)
         elif template.plan.varlen:
             self._varlen(template, payload, ctx, stats)
         else:
@@ -278,15 +309,17 @@ class Decoder(ExporterTable):
         self._group(template, stats).add(b"".join(packed), len(packed), ctx)
         bump(stats, "records", len(packed))
 
-    def _options(self, plan: Plan, payload: bytes, domain: Domain, stats: dict[str, int]) -> None:
+    def _options(self, template: Template, payload: bytes, domain: Domain, stats: dict[str, int]) -> None:
         """Option data records (sampler, system init time) update state; they are not flows."""
+        plan = template.plan
         count = 0
+        domain.last_options = None
         try:
             for values in iter_records(payload, plan.fields):
                 count += 1
                 if count > MAX_OPTION_RECORDS_PER_SET:
                     bump(stats, "options_records_dropped")
-                    break
+                    return
                 facts: dict[tuple[int, int], int] = {}
                 for f, raw in zip(plan.fields, values, strict=True):
                     if 1 <= len(raw) <= 8:
@@ -295,6 +328,9 @@ class Decoder(ExporterTable):
                 bump(stats, "options_records")
         except BadSetError as bad:
             bump(stats, bad.reason)
+            return
+        if count:
+            domain.last_options = (template, payload, count)
 
     def _group(self, template: Template, stats: dict[str, int]) -> Group:
         if template.batch == self._batch:

@@ -201,7 +201,8 @@ class Plan:
                 continue
             words = np.ndarray((n, 4), dtype=">u4", buffer=out, offset=_OFFSETS[target], strides=(out.strides[0], 4))
             if v6 is not None:
-                out[target] = rec[v6[0]]
+                # Two 8-byte copies per address: numpy copies a V16 column item by item.
+                _u64_pairs(out, _OFFSETS[target])[:] = _u64_pairs(rec, rec.dtype.fields[v6[0]][1])  # type: ignore[index]
                 if target == "src_addr":
                     version = 6
             if v4 is not None:
@@ -256,9 +257,17 @@ class Plan:
             return ctx.export_ms - (value // np.uint64(1000)).astype(np.int64)
         value = self.uint(rec, sysup)
         if value is not None:
-            back = (ctx.uptime_ms - value.astype(np.int64) + _TWO31) % _TWO32 - _TWO31
+            back = ctx.uptime_ms - value.astype(np.int64)
+            back += _TWO31
+            back &= _TWO32 - 1  # the same as % 2**32 in two's complement, without a division per record
+            back -= _TWO31
             return np.where(ctx.uptime_ms >= 0, ctx.export_ms - back, ctx.export_ms)
         return ctx.export_ms.copy()
+
+
+def _u64_pairs(arr: np.ndarray, offset: int) -> np.ndarray:
+    """The 16 bytes at ``offset`` of each item of a contiguous array as two raw (unswapped) uint64 words."""
+    return np.ndarray((len(arr), 2), dtype=np.uint64, buffer=arr, offset=offset, strides=(arr.strides[0], 8))
 
 
 def _format(kind: str, length: int) -> str:

@@ -92,4 +92,17 @@ class Group:
 
 
 def _join(parts: list[np.ndarray]) -> np.ndarray:
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    if len(parts) == 1:
+        return parts[0]
+    dtype = parts[0].dtype
+    if dtype.names is None:
+        return np.concatenate(parts)
+    return join_records(parts)
+
+
+def join_records(parts: list[np.ndarray]) -> np.ndarray:
+    """Concatenate structured arrays as opaque items: numpy copies structured items field by field."""
+    dtype = parts[0].dtype
+    opaque = np.dtype((np.void, dtype.itemsize))
+    joined: np.ndarray = np.concatenate([np.ascontiguousarray(p).view(opaque) for p in parts]).view(dtype)
+    return joined

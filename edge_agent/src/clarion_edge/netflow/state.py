@@ -60,6 +60,9 @@ class Domain:
     samplers: dict[int, int] = field(default_factory=dict)
     init_ms: int = -1  # systemInitTimeMilliseconds, -1 until an option record says
     explicit_default: bool = False  # an option record without sampler id set ``sampling``
+    #: (template, payload, records) of the last option data set applied cleanly: applying the same set again
+    #: changes nothing, so the vectorised walk may skip it (exporters resend it with every template refresh).
+    last_options: tuple[object, bytes, int] | None = None
 
     def apply_option(self, values: dict[tuple[int, int], int]) -> None:
         """Learn sampling and system init time from one option data record."""
