@@ -194,6 +194,10 @@ class Agent:
             elif msg[0] == "status":
                 self._child_status = msg[1]
             else:  # stopped: every window is out
+                if not self._stop_rx.is_set():  # not asked to: the receiver process is gone
+                    log.error("the receiver process ended unexpectedly (exit code %s): stopping the agent",
+                              self._receiver.exitcode if self._receiver is not None else None)  # fmt: skip
+                    self.fatal.set()
                 break
         self._closed.put(None)
 

@@ -104,8 +104,10 @@ class SlotRing:
         }
 
     def close(self) -> None:
-        """Release the mapping; the creator also removes the shared segment."""
+        """Release the mapping (the counters keep their last values); the creator also removes the shared segment."""
+        final = bytearray(self.counters)
         self.counters.release()
+        self.counters = memoryview(final).cast("Q")
         if self._shm is not None:
             with contextlib.suppress(BufferError):
                 self._shm.close()

@@ -214,3 +214,41 @@ def test_the_deploy_example_config_loads_with_its_documented_receive_buffer() ->
     example = Path(__file__).resolve().parents[2] / "deploy" / "clarion-edge.toml"
     s = load_settings(example, env={"CLARION_EDGE_TOKEN": "t"})
     assert (s.receive_buffer, s.queue_batches, s.worker) == (32 << 20, 16, "process")
+
+
+def test_a_dead_receiver_process_flushes_what_it_received_and_stops_the_agent(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from edge_test_server import GraphServer
+    from flowgen import v5_datagram
+
+    from clarion_edge.collector import Agent
+    from clarion_edge.config import Settings
+
+    server = GraphServer().start()
+    settings = Settings(agent_id="edge-1", server=server.url, token="tok-edge-1", spool_dir=tmp_path, window=3600,
+                        listen=("127.0.0.1:0",), status_listen="", worker="process")  # fmt: skip
+    agent = Agent(settings)
+    agent.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not agent.ready():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        port = agent._listeners[0].sock.getsockname()[1]
+        flows = [("10.1.0.1", "192.0.2.10", 40000 + i, 443, 6, 2, 1000 + i) for i in range(30)]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for _ in range(4):
+                s.sendto(v5_datagram(flows), ("127.0.0.1", port))
+        while agent.status()["decoder"]["records"] < 120:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.kill(agent._receiver.pid, signal.SIGKILL)
+        assert agent.fatal.wait(20)  # the CLI exits non-zero: the supervisor restarts the agent
+        assert "clarion-edge-receiver-process" in agent.dead_threads()
+    finally:
+        agent.stop()
+        server.stop()
+    assert server.ledger.totals()["flows"] == 120  # the open window was flushed and sent, not lost
+    assert agent.status()["receiver"]["datagrams"] == 4  # the last counts stay readable after stop
