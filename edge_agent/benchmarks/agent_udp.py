@@ -10,7 +10,8 @@ captured stream (computed once, checked against the pcap's truth) times the pass
     .venv/bin/python edge_agent/benchmarks/agent_udp.py --rate 500000 --seconds 60
 
 Prints the rate achieved, loss, kernel drops and the agent's CPU; the last line is one JSON
-object. Run on demand, never in the test suite; on a shared machine quote medians of several runs.
+object (with ``--runs N``: one line per run, then a summary: lossless runs, median rate and loss).
+Run on demand, never in the test suite; on a shared machine quote medians of several runs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,8 +73,31 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "clarion-edge-bench",
                     help="cache of the captured streams and their oracle totals")  # fmt: skip
     ap.add_argument("--nice", type=int, default=0, help="nice value for the agent (negative needs root)")
+    ap.add_argument("--runs", type=int, default=1, help="runs in a row; the last line then sums them up")
     args = ap.parse_args()
+    reports = []
+    for i in range(args.runs):
+        reports.append(run_once(args))
+        print(json.dumps(reports[-1]))
+        if i + 1 < args.runs:
+            time.sleep(5)  # let the machine settle between runs
+    if args.runs == 1:
+        return
+    print(json.dumps({
+        "runs": args.runs,
+        "lossless_runs": sum(r["exact"] for r in reports),
+        "median_rate_sent": statistics.median(r["rate_sent"] for r in reports),
+        "median_loss_fraction": statistics.median(r["loss_fraction"] for r in reports),
+        "kernel_drops": [r["kernel_drops"] for r in reports],
+        "loss_fraction": [r["loss_fraction"] for r in reports],
+        "rate_sent": [r["rate_sent"] for r in reports],
+        "agent_cpu_share_while_sending": [r["agent_cpu_share_while_sending"] for r in reports],
+        "loadavg_before": [r["loadavg_before"][0] for r in reports],
+    }))  # fmt: skip
 
+
+def run_once(args: argparse.Namespace) -> dict[str, Any]:
+    """One run: a fresh agent and server, the paced replay, the comparison; prints a summary line."""
     _, oracle = stream(args.version, args.flows, args.workdir)
     passes = max(1, round(args.rate * args.seconds / oracle["flows"]))
     server = GraphServer(tokens={"tok-bench": "edge-bench"}).start()
@@ -170,7 +195,7 @@ def main() -> None:
         f"({report['agent_cpu_share_while_sending']} cores while sending); "
         f"load {load_before[0]:.1f}->{load_after[0]:.1f}"
     )
-    print(json.dumps(report))
+    return report
 
 
 if __name__ == "__main__":
