@@ -2,7 +2,8 @@
 // Sessions of devices the graph does not have yet (the bulk download after a start): every fact is
 // new, so relationships are CREATEd rather than MERGEd. A device created concurrently makes the
 // unique constraint roll the whole statement back; the caller then uses merge/identity_sessions.
-// Row layouts as in merge/identity_sessions (lists; each key once per list).
+// Row layouts as in merge/identity_sessions (lists; each key once per list). Interface and VLAN
+// belong to a switch port: a session without a switch sets neither (as merge/identity_sessions does).
 UNWIND $users AS u
 MERGE (x:User {username: u[0]})
 ON CREATE SET x.first_seen = u[2], x.source = u[3]
@@ -24,7 +25,9 @@ CREATE (d:Device {uid: r[0], mac: r[0], kind: 'mac', local: true, source: r[2], 
                   identity_ts: r[1], session_state: r[3], identity_source: r[2], ip: r[5], profile: r[6],
                   profile_source: CASE WHEN r[6] IS NULL THEN null ELSE r[2] END,
                   ise_groups: CASE WHEN size(r[7]) > 0 THEN r[7] ELSE null END, hostname: r[8], sgt: r[10],
-                  switch_id: r[11], interface: r[12], vlan: r[13]})
+                  switch_id: r[11],
+                  interface: CASE WHEN r[11] IS NULL THEN null ELSE r[12] END,
+                  vlan: CASE WHEN r[11] IS NULL THEN null ELSE r[13] END})
 WITH count(*) AS _devices
 UNWIND $sessions AS r
 WITH r WHERE r[9] IS NOT NULL

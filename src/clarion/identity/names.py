@@ -52,7 +52,7 @@ def canonical_ip(text: str) -> str | None:
 
 def machine_name(raw: str | None) -> str | None:
     """``host/PC01.corp.local`` (machine authentication) → ``pc01``, the AD computer's short name."""
-    if raw is None or not raw.strip().lower().startswith("host/"):
+    if raw is None or "/" not in raw or not raw.strip().lower().startswith("host/"):
         return None
     name = raw.strip()[5:].split(".", 1)[0].strip().lower()
     return name[:MAX_USERNAME] or None

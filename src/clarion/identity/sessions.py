@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clarion.identity.names import canonical_ip, machine_name, normalise_username
-from clarion.identity.state import after_write, cache_for
+from clarion.identity.state import IdentityCache, after_write, cache_for
 from clarion.sources.model import Session
 from clarion.store.port import BatchConflictError, GraphStore, Row
 
@@ -64,13 +64,19 @@ class SessionMergeResult:
 def generations(sessions: Iterable[Session]) -> list[list[Session]]:
     """Sessions oldest first, split so each MAC and IP occurs once per generation (users are de-duplicated)."""
     ordered = sorted(sessions, key=lambda s: s.timestamp_ms)
-    next_gen: dict[str, int] = {}
+    ips = [ip for s in ordered for ip in s.ips]
+    if len({s.mac for s in ordered}) == len(ordered) and len(set(ips)) == len(ips):
+        return [ordered] if ordered else []  # the usual case: every MAC and IP once
+    by_mac: dict[str, int] = {}
+    by_ip: dict[str, int] = {}
     out: list[list[Session]] = []
     for s in ordered:
-        keys = ["m" + s.mac, *("i" + ip for ip in s.ips)]
-        g = max((next_gen.get(k, 0) for k in keys), default=0)
-        for k in keys:
-            next_gen[k] = g + 1
+        g = by_mac.get(s.mac, 0)
+        for ip in s.ips:
+            g = max(g, by_ip.get(ip, 0))
+        by_mac[s.mac] = g + 1
+        for ip in s.ips:
+            by_ip[ip] = g + 1
         if g == len(out):
             out.append([])
         out[g].append(s)
@@ -115,12 +121,15 @@ def prepare(
             switch_id, known = hit
             if not known and switch_id not in new_switches:
                 new_switches[switch_id] = [switch_id, canonical_ip(s.switch_id), ts, src]
-        first_ip = next((ip for ip in s.ips if ":" not in ip), s.ips[0] if s.ips else None)
+        ips = s.ips
+        first_ip = ips[0] if ips and ":" not in ips[0] else next((ip for ip in ips if ":" not in ip), None)
+        if first_ip is None and ips:
+            first_ip = ips[0]  # IPv6 only
         rows.append(
             [s.mac, ts, src, s.state, end, first_ip, s.endpoint_profile, list(s.ad_groups), machine_name(s.username),
              user, sgt, switch_id, s.interface, s.vlan]
         )  # fmt: skip
-        for ip in s.ips:
+        for ip in ips:
             result.ips.add(ip)
             (ends if end else bindings).append([ip, s.mac, ts, ts, src])
     return {
@@ -131,7 +140,8 @@ def prepare(
 
 def read_confirmed(store: GraphStore, macs: list[str]) -> dict[str, Any]:
     """mac → ``identity_ts`` for the devices that exist (null when no identity source wrote them yet)."""
-    return {r["mac"]: r["ts"] for r in store.read("query/identity_confirmed", {"macs": macs})}
+    _, rows = store.read_rows("query/identity_confirmed", {"macs": macs})
+    return {str(mac): ts for mac, ts in rows}
 
 
 def read_current(store: GraphStore, macs: list[str]) -> dict[str, Row]:
@@ -156,28 +166,31 @@ def read_current(store: GraphStore, macs: list[str]) -> dict[str, Row]:
 def unchanged(s: Session, cur: Row, switches: SwitchDirectory) -> bool:
     """True when the event only re-confirms what the graph holds now for this device (same user, SGT,
     port, IPs, profile and state, and not older): then only the confirmation time needs writing."""
-    if cur.get("ts") is None or s.timestamp_ms < cur["ts"] or s.state != cur.get("state"):
+    ts = cur.get("ts")
+    if ts is None or s.timestamp_ms < ts or s.state != cur.get("state") or s.state == "DISCONNECTED":
         return False
-    if s.state == "DISCONNECTED":
+    if s.ad_groups or (s.sgt is None and s.sgt_name):  # group names, or an SGT name to resolve: full path
         return False
     user = normalise_username(s.username)
-    if sorted(cur.get("users") or []) != ([user] if user else []):
+    users = cur.get("users") or ()
+    if (users != [user]) if user else bool(users):
         return False
-    if s.sgt is not None and [s.source, s.sgt] not in (cur.get("sgts") or []):
-        return False
-    if s.sgt is None and s.sgt_name:  # a name to resolve: take the full path
+    if s.sgt is not None and not any(t[0] == s.source and t[1] == s.sgt for t in cur.get("sgts") or ()):
         return False
     if s.switch_id is not None:
         switch_id = switches.resolve(s.switch_id)[0]
-        if switch_id != cur.get("switch_id") or switch_id not in (cur.get("switches") or []):
+        if switch_id != cur.get("switch_id") or switch_id not in (cur.get("switches") or ()):
             return False
-    for mine, theirs in ((s.interface, "interface"), (s.vlan, "vlan"), (s.endpoint_profile, "profile")):
-        if mine is not None and mine != cur.get(theirs):
+    if (
+        (s.interface is not None and s.interface != cur.get("interface"))
+        or (s.vlan is not None and s.vlan != cur.get("vlan"))
+        or (s.endpoint_profile is not None and s.endpoint_profile != cur.get("profile"))
+    ):
+        return False
+    if s.ips:
+        have = cur.get("ips") or ()
+        if any(ip not in have for ip in s.ips):
             return False
-    if not set(s.ips) <= set(cur.get("ips") or []):
-        return False
-    if s.ad_groups:  # group names from pxGrid: rare, take the full path
-        return False
     host = machine_name(s.username)
     return host is None or host == cur.get("hostname")
 
@@ -227,8 +240,60 @@ def _merge_chunk(
     names: Mapping[str, int],
     result: SessionMergeResult,
 ) -> None:
-    """One chunk of one generation (each MAC once): classify against the cache or the graph, then write."""
+    """One chunk of one generation (each MAC once): classify against the cache or the graph, then write.
+
+    An event the cache says only re-confirms the device is touched without a read: the touch is guarded by
+    the ``identity_ts`` the cache expects, and if any guard fails (another writer moved the device) the
+    chunk's touches are classified again against the graph. Every other event is classified after a read.
+    """
     cache = cache_for(store)
+    hot: dict[str, Row] = {}  # the cache entries classified against, kept for the touch's guard
+    rest = []
+    for s in part:
+        entry = cache.peek(s.mac)
+        if entry is not None and unchanged(s, entry, switches):
+            hot[s.mac] = entry
+        else:
+            rest.append(s)
+    touch = [s for s in part if s.mac in hot]
+    if touch and not _touch(store, touch, hot, cache, result):
+        rest += touch  # the guard failed for some: read their state and decide again (touching twice is harmless)
+    if rest:
+        _merge_read(store, rest, switches, names, result, cache)
+
+
+def _touch(
+    store: GraphStore,
+    touch: list[Session],
+    current: Mapping[str, Row],
+    cache: IdentityCache,
+    result: SessionMergeResult,
+) -> bool:
+    """Move the confirmation time of devices whose ``identity_ts`` is still the one ``current`` holds."""
+    rows = [[s.mac, s.timestamp_ms, current[s.mac]["ts"]] for s in touch]
+    done = store.write(TOUCH_STATEMENT, {"rows": rows})
+    result.statements += 1
+    if not done or done[0].get("touched") != len(rows):
+        for s in touch:
+            cache.drop(s.mac)
+        return False
+    for s in touch:
+        result.ips.update(s.ips)
+    # unchanged() let only events not older than the device's identity through: their time is the new one
+    cache.put_many((s.mac, {**current[s.mac], "ts": s.timestamp_ms}) for s in touch)
+    result.touched += len(touch)
+    return True
+
+
+def _merge_read(
+    store: GraphStore,
+    part: list[Session],
+    switches: SwitchDirectory,
+    names: Mapping[str, int],
+    result: SessionMergeResult,
+    cache: IdentityCache,
+) -> None:
+    """Classify against the graph (cache entries validated by ``identity_ts``), then create, merge or touch."""
     confirmed = read_confirmed(store, [s.mac for s in part])
     current: dict[str, Row] = {}
     misses = []
@@ -256,21 +321,18 @@ def _merge_chunk(
             full += new
             new = []
         result.statements += 1
+    stale: set[str] = set()
+    if touch and not _touch(store, touch, current, cache, result):
+        full += touch  # written concurrently since the read: the full path is right whatever the state is
+        stale = {s.mac for s in touch}
     if full:
         store.write(STATEMENT, prepare(full, switches, names, result))
         result.statements += 1
-    if touch:
-        store.write(TOUCH_STATEMENT, {"rows": [[s.mac, s.timestamp_ms] for s in touch]})
-        result.statements += 1
-    for s in touch:
-        result.ips.update(s.ips)
-        cache.put(s.mac, {**current[s.mac], "ts": max(current[s.mac]["ts"], s.timestamp_ms)})
     for s in new + full:
         before = current.get(s.mac)
-        if before is not None and before.get("ts") is not None and s.timestamp_ms < before["ts"]:
+        if s.mac in stale or (before is not None and before.get("ts") is not None and s.timestamp_ms < before["ts"]):
             cache.drop(s.mac)  # an old event arriving late: the graph's current state is not this one
         else:
             switch_id = switches.resolve(s.switch_id)[0] if s.switch_id else None
             cache.put(s.mac, after_write(s, switch_id, before))
-    result.touched += len(touch)
     result.created += len(new)

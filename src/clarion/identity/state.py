@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 from clarion.identity.names import machine_name, normalise_username
@@ -36,12 +37,26 @@ class IdentityCache:
             self._entries.move_to_end(mac)
             return entry
 
+    def peek(self, mac: str) -> Row | None:
+        """The remembered state, unchecked: only for a write guarded by its ``ts`` (``merge/identity_touch``)."""
+        with self._lock:
+            return self._entries.get(mac)
+
     def put(self, mac: str, state: Row) -> None:
         with self._lock:
             self._entries[mac] = state
             self._entries.move_to_end(mac)
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
+
+    def put_many(self, items: Iterable[tuple[str, Row]]) -> None:
+        with self._lock:
+            entries = self._entries
+            for mac, state in items:
+                entries[mac] = state
+                entries.move_to_end(mac)
+            while len(entries) > self._max:
+                entries.popitem(last=False)
 
     def drop(self, mac: str) -> None:
         with self._lock:
@@ -64,10 +79,22 @@ def cache_for(store: GraphStore) -> IdentityCache:
 
 
 def after_write(s: Session, switch_id: str | None, before: Row | None) -> Row:
-    """The device's identity once ``s`` (the newest event) was merged by the full or create path."""
-    prev = before or {}
+    """The device's identity once ``s`` (the newest event) was merged by the full or create path.
+
+    Interface and VLAN are a switch port's: the statements write them only with a switch, and so does this.
+    """
     ended = s.state == "DISCONNECTED"
     user = normalise_username(s.username)
+    port = switch_id is not None
+    if before is None:  # a device new to the graph (the bulk download): nothing to carry over
+        return {
+            "ts": s.timestamp_ms, "state": s.state, "profile": s.endpoint_profile, "switch_id": switch_id,
+            "interface": s.interface if port else None, "vlan": s.vlan if port else None,
+            "hostname": machine_name(s.username), "users": [user] if user is not None and not ended else [],
+            "sgts": [[s.source, s.sgt]] if s.sgt is not None else [], "ips": [] if ended else sorted(set(s.ips)),
+            "switches": [switch_id] if port else [],
+        }  # fmt: skip
+    prev = before
     sgts = [t for t in prev.get("sgts") or [] if t[0] != s.source]
     if s.sgt is not None:
         sgts.append([s.source, s.sgt])
@@ -82,8 +109,8 @@ def after_write(s: Session, switch_id: str | None, before: Row | None) -> Row:
         "ts": s.timestamp_ms, "state": s.state,
         "profile": s.endpoint_profile if s.endpoint_profile is not None else prev.get("profile"),
         "switch_id": switch_id if switch_id is not None else prev.get("switch_id"),
-        "interface": s.interface if s.interface is not None else prev.get("interface"),
-        "vlan": s.vlan if s.vlan is not None else prev.get("vlan"),
+        "interface": s.interface if port and s.interface is not None else prev.get("interface"),
+        "vlan": s.vlan if port and s.vlan is not None else prev.get("vlan"),
         "hostname": machine_name(s.username) or prev.get("hostname"),
         "users": [user] if user is not None and not ended else [],
         "sgts": sgts, "ips": sorted(ips), "switches": sorted(switches),
