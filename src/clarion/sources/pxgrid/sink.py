@@ -7,14 +7,15 @@ DISCONNECTED session or an older timestamp means for the graph.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import random
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
+import msgspec
 
 from clarion.sources.model import SecurityGroup, Session, Sgacl
 from clarion.sources.pxgrid.errors import SinkError
@@ -40,10 +41,15 @@ class TrustSecSink(Protocol):
 
 def session_to_json(session: Session) -> dict[str, Any]:
     """A Session as a JSON object with the model's field names (tuples become arrays)."""
-    out = dataclasses.asdict(session)
+    out: dict[str, Any] = msgspec.to_builtins(session)
     out["ips"] = list(session.ips)
     out["ad_groups"] = list(session.ad_groups)
     return out
+
+
+#: Encodes the model's dataclasses directly (field names as keys, tuples as arrays): what ``session_to_json``
+#: gives, without building the dicts (``dataclasses.asdict`` cost more than the server's merge per session).
+_ENCODER = msgspec.json.Encoder()
 
 
 class MemorySink:
@@ -111,7 +117,7 @@ class HttpSink:
             raise ValueError(f"server {server!r}: give a base URL such as https://clarion.corp.local:8000")
         self.url = server.rstrip("/") + "/api/v1/identity"
         self.client = client or httpx.Client(timeout=timeout_s)
-        self.headers = {"Authorization": f"Bearer {token}"}
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self.batch = batch
         self.attempts = attempts
         self.backoff_s = backoff_s
@@ -119,7 +125,7 @@ class HttpSink:
 
     def apply(self, sessions: list[Session]) -> None:
         for i in range(0, len(sessions), self.batch):
-            self._post_bisecting("sessions", [session_to_json(s) for s in sessions[i : i + self.batch]])
+            self._post_bisecting("sessions", sessions[i : i + self.batch])
 
     def apply_security_groups(self, groups: list[SecurityGroup], deleted: list[SecurityGroup]) -> None:
         if deleted:
@@ -127,15 +133,15 @@ class HttpSink:
                 "ISE deleted security groups %s; the server keeps SGT nodes until ERS sync", [g.name for g in deleted]
             )
         if groups:
-            self._post_bisecting("security_groups", [dataclasses.asdict(g) for g in groups])
+            self._post_bisecting("security_groups", groups)
 
     def apply_sgacls(self, acls: list[Sgacl], deleted: list[str]) -> None:
         if acls:
-            self._post_bisecting("sgacls", [dataclasses.asdict(a) for a in acls])
+            self._post_bisecting("sgacls", acls)
         if deleted:
             self._post({"deleted_sgacls": deleted})
 
-    def _post_bisecting(self, key: str, rows: list[dict[str, Any]]) -> None:
+    def _post_bisecting(self, key: str, rows: Sequence[Any]) -> None:
         try:
             self._post({key: rows})
         except _Refused as exc:
@@ -148,10 +154,11 @@ class HttpSink:
             self._post_bisecting(key, rows[mid:])
 
     def _post(self, body: dict[str, Any]) -> None:
+        content = _ENCODER.encode(body)
         problem = ""
         for attempt in range(self.attempts):
             try:
-                resp = self.client.post(self.url, json=body, headers=self.headers)
+                resp = self.client.post(self.url, content=content, headers=self.headers)
             except httpx.TransportError as exc:
                 problem = f"cannot reach {self.url}: {exc}"
             else:
