@@ -32,6 +32,7 @@ from clarion_edge.graphbuild import (
     reduce_edges,
     reduce_latest,
 )
+from clarion_edge.netflow.alloc import keep_freed_memory
 from clarion_edge.netflow.group import join_records
 from clarion_edge.netflow.records import FLOW_DTYPE
 from clarion_edge.service import service_side
@@ -274,6 +275,7 @@ class Aggregator:
     """
 
     def __init__(self, config: AggregatorConfig) -> None:
+        keep_freed_memory()  # large per-window temporaries: reuse freed memory (netflow/alloc.py)
         self.config = config
         self.site = SitePrefixes(config.site_prefixes)
         self.window_ms = round(config.window_s * 1000)

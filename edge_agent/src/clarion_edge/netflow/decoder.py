@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from clarion_edge.netflow.alloc import keep_freed_memory
 from clarion_edge.netflow.bulk import Message, decode_messages
 from clarion_edge.netflow.exporter_table import OVERFLOW, ExporterTable
 from clarion_edge.netflow.fields import Field, Plan
@@ -64,6 +65,7 @@ class Decoder(ExporterTable):
             pending_ttl_ms=int(pending_ttl_s * 1000),
             max_exporters=max_exporters,
         )
+        keep_freed_memory()  # once per process: batches reuse freed memory instead of page-faulting
         self._max_templates = max_templates_per_exporter
         self._pending_max = pending_max_datagrams
         self._plans: dict[tuple[Field, ...], Plan] = {}
