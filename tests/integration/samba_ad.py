@@ -151,11 +151,19 @@ class SambaDC:
                 lines.append(f"\tlog file = {self.workdir}/log.%m")
         self.smb_conf.write_text("\n".join(lines) + "\n")
 
-    def start(self, timeout_s: float = 90.0) -> None:
-        # a kept work dir (the benchmark's) may have been provisioned for another address: serve this one
-        conf = self.smb_conf.read_text()
-        lines = [f"\tinterfaces = {HOST}" if ln.strip().startswith("interfaces =") else ln for ln in conf.splitlines()]
+    def _own_paths(self) -> None:
+        """Serve the claimed address, and keep the pid file and sockets in the work dir: by default they are
+        /run/samba/*, and a second DC on the machine then refuses to start ("samba is already running")."""
+        run = self.workdir / "run"
+        run.mkdir(exist_ok=True)
+        own = {"interfaces": HOST, "pid directory": str(run), "ncalrpc dir": str(run / "ncalrpc")}
+        lines = [ln for ln in self.smb_conf.read_text().splitlines() if ln.strip().split(" =")[0] not in own]
+        at = lines.index("[global]") + 1
+        lines[at:at] = [f"\t{key} = {value}" for key, value in own.items()]
         self.smb_conf.write_text("\n".join(lines) + "\n")
+
+    def start(self, timeout_s: float = 90.0) -> None:
+        self._own_paths()
         self._added_alias = _ensure_on_lo(HOST)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
