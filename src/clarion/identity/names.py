@@ -42,8 +42,9 @@ def normalise_username(raw: str | None) -> str | None:
     return text
 
 
+@lru_cache(maxsize=65_536)
 def canonical_ip(text: str) -> str | None:
-    """Canonical text of an IP address, or None when it is not one."""
+    """Canonical text of an IP address, or None when it is not one (cached: a stream repeats its IPs)."""
     try:
         return str(ipaddress.ip_address(text.strip()))
     except ValueError:

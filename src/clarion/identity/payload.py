@@ -106,6 +106,8 @@ DECODER = msgspec.json.Decoder(IdentityBody)
 
 
 def _mac(text: str) -> str:
+    if len(text) == 17 and text.count(":") == 5:  # already aa:bb:cc:dd:ee:ff (the pattern checked the digits)
+        return text.lower()
     hexdigits = _SEP.sub("", text).lower()
     return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
 
