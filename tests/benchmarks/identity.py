@@ -1,12 +1,17 @@
 """Identity merge benchmark on the embedded FalkorDB: pxGrid session events/s and a 100k-session bulk download.
 
 Stream: ``--events`` pxGrid-like session events (``--devices`` endpoints, each updated several times: new IPs,
-SGT changes, re-authentications, disconnects) in batches of ``--batch`` as the pxGrid service's HttpSink sends
-them, merged with ``apply_identity`` (sessions + correlation of the IPs they bound), and once more end to end
-through the pxGrid service's ``HttpSink`` and a real uvicorn server. Bulk: ``--bulk`` distinct
-sessions (getSessions after a restart) merged into an empty graph in one call. AD: a full snapshot of
-``--ad-users`` users merged (the graph half of ``clarion ad sync``; the LDAP read is measured by
-``tests/benchmarks/ad_sync.py`` against Samba). Each figure is the median of ``--runs`` runs on a fresh graph.
+SGT changes, re-authentications, disconnects) in batches of ``--batch``, after the devices' bulk download.
+Measured two ways: end to end as a deployment runs it (the pxGrid service's ``HttpSink`` posting to
+``POST /api/v1/identity`` of a real uvicorn API server in its own process, which merges into FalkorDB; the bulk
+download went the same way first, so the server's identity cache is as warm as in production), and the
+server's merge alone (``apply_identity`` in-process). Bulk: ``--bulk`` distinct sessions (getSessions after a
+restart) merged into an empty graph, in one ``apply_identity`` call and through ``HttpSink`` → the API. Every
+stream run is checked: each device's ``identity_ts`` in the graph must be the time of its last event. CPU
+seconds (this process + the API process + FalkorDB) are printed too: they depend far less on the machine's
+other load than wall time. AD: a full snapshot of ``--ad-users`` users merged (the graph half of ``clarion ad
+sync``; the LDAP read is measured by ``tests/benchmarks/ad_sync.py`` against Samba). Each figure is the median
+of ``--runs`` runs on a fresh graph.
 
     .venv/bin/python tests/benchmarks/identity.py [--events 50000] [--bulk 100000] [--runs 3]
 
@@ -18,14 +23,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import multiprocessing as mp
 import os
 import random
+import resource
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 from clarion.identity import IdentityBatch, apply_identity, merge_directory
 from clarion.sources.model import ADGroup, ADUser, DirectorySnapshot, SecurityGroup, Session
@@ -81,49 +90,149 @@ def events(devices: int, count: int, seed: int) -> list[Session]:
     return out
 
 
-def stream(store: FalkorDBStore, count: int, devices: int, batch: int, seed: int) -> float:
-    """Events/s after the devices are known (a bulk download first, as the pxGrid service does)."""
+@dataclasses.dataclass
+class Run:
+    """One timed run: wall seconds and CPU seconds of every process that worked (client, API, FalkorDB)."""
+
+    n: int
+    wall: float
+    cpu: float
+
+    @property
+    def rate(self) -> float:
+        return self.n / self.wall
+
+
+def cpu_now(store: FalkorDBStore, *extra: float) -> float:
+    """CPU seconds so far of this process and of the FalkorDB server (plus ``extra``, e.g. the API process)."""
+    embedded = store._embedded
+    assert embedded is not None
+    assert embedded.proc is not None
+    with open(f"/proc/{embedded.proc.pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    server = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return time.process_time() + server + sum(extra)
+
+
+def check_merged(store: FalkorDBStore, items: list[Session]) -> None:
+    """Every device's confirmation time is its last event's: the events reached the graph, in order."""
+    want: dict[str, int] = {}
+    for s in items:
+        want[s.mac] = max(want.get(s.mac, 0), s.timestamp_ms)
+    rows = store._graph.query("MATCH (d:Device) WHERE d.kind = 'mac' RETURN d.uid, d.identity_ts").result_set
+    have = {str(uid): ts for uid, ts in rows}
+    wrong = [m for m, ts in want.items() if have.get(m) != ts]
+    if wrong:
+        raise SystemExit(f"{len(wrong)} devices do not show their last event, e.g. {wrong[0]}: {have.get(wrong[0])}")
+
+
+def preload(rng: random.Random, devices: int) -> list[Session]:
+    return [session(rng, i, T0, devices // 2) for i in range(devices)]
+
+
+def stream(store: FalkorDBStore, root: FalkorDBStore, count: int, devices: int, batch: int, seed: int) -> Run:
+    """Events/s of the server's merge alone, after the devices are known (a bulk download first)."""
     rng = random.Random(seed)
-    apply_identity(store, IdentityBatch(security_groups=SGTS, sessions=[session(rng, i, T0, devices // 2)
-                                                                        for i in range(devices)]))  # fmt: skip
+    apply_identity(store, IdentityBatch(security_groups=SGTS, sessions=preload(rng, devices)))
     items = events(devices, count, seed)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_now(root)
     for j in range(0, len(items), batch):
         apply_identity(store, IdentityBatch(sessions=items[j : j + batch]))
-    return count / (time.perf_counter() - t0)
+    run = Run(count, time.perf_counter() - t0, cpu_now(root) - c0)
+    check_merged(store, items)
+    return run
 
 
-def stream_http(store: FalkorDBStore, count: int, devices: int, batch: int, seed: int) -> float:
-    """The same stream as the pxGrid service sends it: HttpSink → real uvicorn → POST /api/v1/identity."""
+TOKEN = "bench-admin-token-0123456789"
+
+
+def serve_api(socket_path: str, graph: str, conn: Connection) -> None:
+    """The API server in its own process (as deployed): reports its URL, serves until told, reports its CPU."""
     from pydantic import SecretStr
 
     from clarion.api.app import create_app
     from clarion.config import Settings
     from clarion.server import BackgroundServer
+
+    store = FalkorDBStore(graph=graph, socket_path=socket_path)
+    with BackgroundServer(create_app(Settings(graph_url=None, admin_token=SecretStr(TOKEN)), store)) as server:
+        conn.send(server.url)
+        while conn.recv() == "cpu":
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            conn.send(usage.ru_utime + usage.ru_stime)
+    store._db.connection.close()
+
+
+class ApiProcess:
+    """Starts ``serve_api`` in a spawned process on the store's graph; ``cpu()`` asks it for its CPU seconds."""
+
+    def __init__(self, store: FalkorDBStore) -> None:
+        self.conn, child = mp.get_context("spawn").Pipe()
+        self.proc = mp.get_context("spawn").Process(target=serve_api, args=(store.target, store.graph_name, child))
+        self.proc.start()
+        if not self.conn.poll(120):
+            raise SystemExit("the API process did not start within 120 s")
+        self.url: str = self.conn.recv()
+
+    def cpu(self) -> float:
+        self.conn.send("cpu")
+        value: float = self.conn.recv()
+        return value
+
+    def close(self) -> None:
+        self.conn.send("stop")
+        self.proc.join(60)
+
+
+def stream_http(store: FalkorDBStore, root: FalkorDBStore, count: int, devices: int, batch: int, seed: int) -> Run:
+    """The deployed path: the pxGrid service's HttpSink → uvicorn (its own process) → POST /api/v1/identity."""
     from clarion.sources.pxgrid.sink import HttpSink
 
     rng = random.Random(seed)
-    apply_identity(store, IdentityBatch(security_groups=SGTS, sessions=[session(rng, i, T0, devices // 2)
-                                                                        for i in range(devices)]))  # fmt: skip
-    items = events(devices, count, seed)
-    token = "bench-admin-token-0123456789"
-    settings = Settings(graph_url=None, admin_token=SecretStr(token))
-    with BackgroundServer(create_app(settings, store)) as server:
-        sink = HttpSink(server.url, token, batch=batch)
-        try:
-            t0 = time.perf_counter()
-            sink.apply(items)
-            return count / (time.perf_counter() - t0)
-        finally:
-            sink.close()
+    api = ApiProcess(store)
+    sink = HttpSink(api.url, TOKEN, batch=batch, timeout_s=300)
+    try:
+        sink.apply_security_groups(SGTS, [])
+        sink.apply(preload(rng, devices))  # the bulk download after a start goes through the same sink
+        items = events(devices, count, seed)
+        t0, c0 = time.perf_counter(), cpu_now(root, api.cpu())
+        sink.apply(items)
+        run = Run(count, time.perf_counter() - t0, cpu_now(root, api.cpu()) - c0)
+    finally:
+        sink.close()
+        api.close()
+    check_merged(store, items)
+    return run
 
 
-def bulk(store: FalkorDBStore, n: int, seed: int) -> float:
+def bulk(store: FalkorDBStore, root: FalkorDBStore, n: int, seed: int) -> Run:
     rng = random.Random(seed)
     items = [session(rng, i, T0 + i, n // 2) for i in range(n)]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_now(root)
     apply_identity(store, IdentityBatch(sessions=items, security_groups=SGTS))
-    return time.perf_counter() - t0
+    run = Run(n, time.perf_counter() - t0, cpu_now(root) - c0)
+    check_merged(store, items)
+    return run
+
+
+def bulk_http(store: FalkorDBStore, root: FalkorDBStore, n: int, batch: int, seed: int) -> Run:
+    """The bulk download as the pxGrid service sends it: HttpSink batches to the API in its own process."""
+    from clarion.sources.pxgrid.sink import HttpSink
+
+    rng = random.Random(seed)
+    items = [session(rng, i, T0 + i, n // 2) for i in range(n)]
+    api = ApiProcess(store)
+    sink = HttpSink(api.url, TOKEN, batch=batch, timeout_s=300)
+    try:
+        t0, c0 = time.perf_counter(), cpu_now(root, api.cpu())
+        sink.apply_security_groups(SGTS, [])
+        sink.apply(items)
+        run = Run(n, time.perf_counter() - t0, cpu_now(root, api.cpu()) - c0)
+    finally:
+        sink.close()
+        api.close()
+    check_merged(store, items)
+    return run
 
 
 def directory(users: int, groups: int, seed: int) -> DirectorySnapshot:
@@ -162,6 +271,22 @@ def raw_nodes_per_s(store: FalkorDBStore, n: int = 100_000, batch: int = 5_000) 
     return n / (time.perf_counter() - t0)
 
 
+def fresh(server: FalkorDBStore) -> FalkorDBStore:
+    g = server.with_graph(f"bench_{uuid.uuid4().hex[:8]}")
+    g.ensure_schema()
+    return g
+
+
+def summary(runs: list[Run], unit: str) -> dict[str, Any]:
+    med = statistics.median
+    if unit == "events_per_s":
+        return {"events_per_s_median": round(med(r.rate for r in runs)),
+                "events_per_s_runs": [round(r.rate) for r in runs],
+                "events_per_cpu_s_median": round(med(r.n / r.cpu for r in runs))}  # fmt: skip
+    return {"seconds_median": round(med(r.wall for r in runs), 2), "seconds_runs": [round(r.wall, 2) for r in runs],
+            "cpu_seconds_median": round(med(r.cpu for r in runs), 2)}  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=50_000)
@@ -172,49 +297,55 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     server = FalkorDBStore.embedded(Path(tempfile.mkdtemp(prefix="clarion-bench-id-")), graph="bootstrap")
-    rates, http_rates, bulks, ads, raws = [], [], [], [], []
+    load0 = os.getloadavg()[0]
+    http: list[Run] = []
+    direct: list[Run] = []
+    bulks: list[Run] = []
+    bulks_http: list[Run] = []
+    ads: list[float] = []
+    raws: list[float] = []
+
+    def step(run: int, what: str, fn: Any, *a: Any) -> Any:
+        g = fresh(server)
+        try:
+            out = fn(g, *a)
+        finally:
+            g.drop_graph()
+        if isinstance(out, Run):
+            figure = f"{out.rate:,.0f} events/s" if "stream" in what else f"{out.n:,} sessions in {out.wall:.2f} s"
+            print(f"run {run + 1}: {what}: {figure} ({out.cpu:.2f} CPU s)", file=sys.stderr, flush=True)
+        return out
+
     try:
         for run in range(args.runs):
-            g = server.with_graph(f"bench_{uuid.uuid4().hex[:8]}")
-            g.ensure_schema()
-            rates.append(stream(g, args.events, args.devices, args.batch, seed=run))
-            g.clear()
-            print(f"run {run + 1}: stream {rates[-1]:,.0f} events/s", file=sys.stderr, flush=True)
-            g = server.with_graph(f"bench_{uuid.uuid4().hex[:8]}")
-            g.ensure_schema()
-            http_rates.append(stream_http(g, args.events, args.devices, args.batch, seed=run))
-            g.clear()
-            print(f"run {run + 1}: stream over HTTP {http_rates[-1]:,.0f} events/s", file=sys.stderr, flush=True)
-            g = server.with_graph(f"bench_{uuid.uuid4().hex[:8]}")
-            g.ensure_schema()
-            bulks.append(bulk(g, args.bulk, seed=run))
-            g.clear()
-            print(f"run {run + 1}: bulk {args.bulk:,} sessions in {bulks[-1]:.2f} s", file=sys.stderr, flush=True)
-            g = server.with_graph(f"bench_{uuid.uuid4().hex[:8]}")
-            g.ensure_schema()
-            ads.append(ad_merge(g, args.ad_users, seed=run))
-            g.clear()
-            g = server.with_graph(f"bench_{uuid.uuid4().hex[:8]}")
-            g.ensure_schema()
-            raws.append(raw_nodes_per_s(g))
-            g.clear()
-            print(f"run {run + 1}: raw MERGE ceiling {raws[-1]:,.0f} nodes/s", file=sys.stderr, flush=True)
-            print(f"run {run + 1}: AD merge {args.ad_users:,} users in {ads[-1]:.2f} s", file=sys.stderr, flush=True)
+            ev = (args.events, args.devices, args.batch, run)
+            http.append(step(run, "stream end to end (HttpSink → API process)", stream_http, server, *ev))
+            direct.append(step(run, "stream, server merge alone", stream, server, *ev))
+            bulks.append(step(run, "bulk, one apply_identity", bulk, server, args.bulk, run))
+            bulks_http.append(step(run, "bulk end to end (HttpSink → API process)", bulk_http, server, args.bulk,
+                                   args.batch, run))  # fmt: skip
+            ads.append(step(run, "AD merge", ad_merge, args.ad_users, run))
+            raws.append(step(run, "raw MERGE", raw_nodes_per_s))
+            print(f"run {run + 1}: AD merge {args.ad_users:,} users in {ads[-1]:.2f} s; raw MERGE ceiling "
+                  f"{raws[-1]:,.0f} nodes/s", file=sys.stderr, flush=True)  # fmt: skip
     finally:
         server.close()
     out = {
-        "stream_events": args.events, "stream_batch": args.batch, "stream_devices": args.devices,
-        "stream_events_per_s_median": round(statistics.median(rates)),
-        "stream_events_per_s_runs": [round(r) for r in rates],
-        "stream_http_events_per_s_median": round(statistics.median(http_rates)),
-        "stream_http_events_per_s_runs": [round(r) for r in http_rates],
-        "stream_target_events_per_s": 5_000, "bulk_sessions": args.bulk,
-        "bulk_seconds_median": round(statistics.median(bulks), 2), "bulk_seconds_runs": [round(b, 2) for b in bulks],
-        "bulk_target_seconds": 20, "runs": args.runs,
+        "stream_events": args.events, "stream_batch": args.batch, "stream_devices": args.devices, "runs": args.runs,
+        "stream_target_events_per_s": 5_000,
+        **{f"stream_http_{k}": v for k, v in summary(http, "events_per_s").items()},
+        **{f"stream_direct_{k}": v for k, v in summary(direct, "events_per_s").items()},
+        "bulk_sessions": args.bulk, "bulk_target_seconds": 20,
+        **{f"bulk_{k}": v for k, v in summary(bulks, "seconds").items()},
+        **{f"bulk_http_{k}": v for k, v in summary(bulks_http, "seconds").items()},
         "ad_users": args.ad_users, "ad_merge_seconds_median": round(statistics.median(ads), 2),
         "ad_merge_seconds_runs": [round(a, 2) for a in ads],
         "raw_merge_nodes_per_s_median": round(statistics.median(raws)),
-        "load_average_1m": round(os.getloadavg()[0], 1),
+        "load_average_1m_start": round(load0, 1), "load_average_1m_end": round(os.getloadavg()[0], 1),
+        "cpu_count": os.cpu_count(),
+        "conditions": "embedded FalkorDB; stream_http: HttpSink in this process, uvicorn API in a spawned process "
+        "(bulk download sent through it first); stream_direct/bulk: apply_identity in this process; CPU s = this "
+        "process + API process + FalkorDB; every run checked against the graph",
         "ad_ldap_read": "tests/benchmarks/ad_sync.py (needs a Samba DC)",
     }  # fmt: skip
     print(json.dumps(out))
