@@ -324,9 +324,7 @@ class ADClient:
         if self._deleted_readable is None:
             base = f"CN=Deleted Objects,{self.naming_context()}"
             entries = list(
-                self.paged_search(
-                    base, "(objectClass=*)", ["isDeleted"], scope="BASE", controls=self._show_deleted()
-                )
+                self.paged_search(base, "(objectClass=*)", ["isDeleted"], scope="BASE", controls=self._show_deleted())
             )
             self._deleted_readable = bool(entries) and str(first_value(entries[0][1], "isDeleted")).upper() == "TRUE"
         return self._deleted_readable
@@ -385,11 +383,9 @@ class TokenGroupsStrategy:
 
 
 class ADSync(IncrementalSync):
-    """Full and incremental (uSNChanged) sync of one directory; keeps the group membership seen last time.
+    """Full and incremental (uSNChanged) sync of one directory, deletions included; see :class:`IncrementalSync`.
 
-    Membership lives on groups: ``memberOf`` is a back-link, so adding bob to a group moves the group's
-    uSNChanged, not bob's. Incremental sync therefore re-reads the members that joined or left a changed
-    group (exact when this object saw the previous sync; otherwise only current members are re-read).
+    Keeping one ADSync between syncs lets a changed group's members be named from memory instead of re-read.
     """
 
     def __init__(self, config: ADConfig, *, server: Any = None) -> None:
@@ -401,11 +397,11 @@ class ADSync(IncrementalSync):
         return ADClient(self.config, server=self._server)
 
 
-def sync_directory(config: ADConfig, since_usn: int | None = None) -> DirectorySnapshot:
-    """One-shot sync without remembered state (incremental then re-reads current members of changed groups)."""
+def sync_directory(config: ADConfig, since_usn: int | None = None) -> ADSnapshot:
+    """One-shot sync without remembered state (incremental then reads every current member of changed groups)."""
     return ADSync(config).sync(since_usn)
 
 
-async def sync_directory_async(config: ADConfig, since_usn: int | None = None) -> DirectorySnapshot:
+async def sync_directory_async(config: ADConfig, since_usn: int | None = None) -> ADSnapshot:
     """ldap3 blocks: run the sync in a worker thread so the event loop stays free."""
     return await asyncio.to_thread(sync_directory, config, since_usn)

@@ -76,7 +76,12 @@ class _Memory:
 
 
 class IncrementalSync(ABC):
-    """Full and incremental sync over any :class:`DirectoryReader`; keeps the group membership seen last time."""
+    """Full and incremental sync over any :class:`DirectoryReader`; keeps what it saw last time.
+
+    Incremental reads return what changed, the tombstones of what was deleted, and the whole member list of
+    every changed group (``member`` changes move the group's uSNChanged, never the member's), so the graph can
+    replace that group's edges; :meth:`sync_from` turns a resume mark the DC cannot honour into a full sync.
+    """
 
     def __init__(self, decode_sid: SidDecoder) -> None:
         self._decode_sid = decode_sid
