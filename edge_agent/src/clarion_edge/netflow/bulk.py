@@ -38,36 +38,42 @@ class SetTable:
 
 
 def walk_sets(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> SetTable:
-    """Set headers of messages laid out in ``buf`` (uint8), each from ``start`` up to ``end``."""
+    """Set headers of messages laid out in ``buf`` (uint8), each from ``start`` up to ``end``.
+
+    Messages must lie in ``buf`` in order, one after the other (as ``decode_messages`` joins them).
+    """
     count = len(start)
     pos = start.astype(np.int64, copy=True)
     end = end.astype(np.int64, copy=False)
     irregular = np.zeros(count, dtype=bool)
-    active = np.arange(count)
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    # A set header is one big-endian word (set id << 16 | length): read through a view with a word at every byte.
+    words = np.ndarray((max(len(buf) - 3, 0),), dtype=">u4", buffer=buf, strides=(1,))
+    active = np.flatnonzero(end - pos >= 4)
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for _ in range(MAX_ROUNDS):
-        active = active[end[active] - pos[active] >= 4]
         if not active.size:
             break
         p = pos[active]
-        set_id = (buf[p].astype(np.int64) << 8) | buf[p + 1]
-        length = (buf[p + 2].astype(np.int64) << 8) | buf[p + 3]
-        ok = (length >= 4) & (p + length <= end[active])
-        irregular[active[~ok]] = True
-        active, p, set_id, length = active[ok], p[ok], set_id[ok], length[ok]
-        parts.append((active, p, set_id, length))
-        pos[active] = p + length
+        header = words[p].astype(np.int64)
+        nxt = p + (header & 0xFFFF)
+        ok = (header & 0xFFFF >= 4) & (nxt <= end[active])
+        if not ok.all():
+            irregular[active[~ok]] = True
+            active, p, header, nxt = active[ok], p[ok], header[ok], nxt[ok]
+        parts.append((active, p, header))
+        pos[active] = nxt
+        active = active[end[active] - nxt >= 4]
     else:
-        irregular[active[end[active] - pos[active] >= 4]] = True
+        irregular[active] = True
     if parts:
-        msg, off, set_id, length = (np.concatenate(cols) for cols in zip(*parts, strict=True))
-        order = np.lexsort((off, msg))
-        msg, off, set_id, length = msg[order], off[order], set_id[order], length[order]
+        msg, off, header = (np.concatenate(cols) for cols in zip(*parts, strict=True))
+        order = np.argsort(off)  # messages lie in order in buf: offset order is (message, offset) order
+        msg, off, header = msg[order], off[order], header[order]
     else:
-        msg = off = set_id = length = np.zeros(0, dtype=np.int64)
+        msg = off = header = np.zeros(0, dtype=np.int64)
     first = np.zeros(count + 1, dtype=np.int64)
     np.cumsum(np.bincount(msg, minlength=count), out=first[1:])
-    return SetTable(msg, off, set_id, length, first, irregular)
+    return SetTable(msg, off, header >> 16, header & 0xFFFF, first, irregular)
 
 
 def gather(buf: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -110,16 +116,17 @@ def decode_messages(decoder: Decoder, msgs: list[Message]) -> None:
     for a stretch of messages; when a sequential message changes what a set decodes to (EPOCH
     moves), the stretch before it is queued and resolution starts over after it.
     """
-    sizes = np.fromiter((len(m[0]) for m in msgs), dtype=np.int64, count=len(msgs))
+    cols = list(zip(*msgs, strict=True))  # one column per Message field, transposed in C
+    datas = cols[0]
+    sizes = np.fromiter(map(len, datas), dtype=np.int64, count=len(msgs))
     base = np.zeros(len(msgs), dtype=np.int64)
     np.cumsum(sizes[:-1], out=base[1:])
-    buf = np.frombuffer(b"".join(m[0] for m in msgs), dtype=np.uint8)
-    starts = base + np.fromiter((m[1] for m in msgs), dtype=np.int64, count=len(msgs))
-    ends = base + np.fromiter((m[2] for m in msgs), dtype=np.int64, count=len(msgs))
-    table = walk_sets(buf, starts, ends)
+    buf = np.frombuffer(b"".join(datas), dtype=np.uint8)
+    table = walk_sets(buf, base + np.array(cols[1], dtype=np.int64), base + np.array(cols[2], dtype=np.int64))
     contexts: dict[tuple[int, int, int], int] = {}
-    ctx_ids = np.fromiter(
-        (contexts.setdefault((id(m[3]), m[4], m[5]), len(contexts)) for m in msgs), dtype=np.int64, count=len(msgs)
+    ctx_ids = np.array(
+        [contexts.setdefault(key, len(contexts)) for key in zip(map(id, cols[3]), cols[4], cols[5], strict=True)],
+        dtype=np.int64,
     )
     start = 0
     while start < len(msgs):
@@ -244,6 +251,9 @@ def _queue(
         assert t is not None  # sets of slow templates put their message on the sequential walk
         sel = np.flatnonzero(slots == slot)
         counts = (lengths[sel] - 4) // t.reclen
+        total = int(counts.sum())
+        if not total:  # sets too short for one record (padding only), as the sequential walk skips them
+            continue
         data = gather_records(buf, offsets[sel] + 4, counts, t.plan.dtype)
         sampling, init_ms = facts[id(t.domain)]
         first_msg = msgs[int(msg[sel[0]])]
@@ -252,4 +262,4 @@ def _queue(
         else:
             uptime = header_uptime[sel]
         decoder._group(t, first_msg[9]).chunks.append((data, counts, export[sel], uptime, sampling))
-        bump(first_msg[9], "records", int(counts.sum()))
+        bump(first_msg[9], "records", total)
