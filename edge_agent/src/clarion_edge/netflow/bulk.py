@@ -193,23 +193,31 @@ def _repeats(
     identical to the last one its domain applied, needs no sequential walk.
     """
     out: dict[int, Repeat] = {}
-    for i in sets.tolist():
-        m = msgs[int(table.msg[s0 + i])]
-        sid = int(table.set_id[s0 + i])
-        off, length = int(table.off[s0 + i]), int(table.length[s0 + i])
+    at = sets + s0
+    seen: dict[tuple[int, int, int, int, bytes], list[Template] | None] = {}  # a batch repeats the same few sets
+    rows = zip(sets.tolist(), table.msg[at].tolist(), table.set_id[at].tolist(), table.off[at].tolist(),
+               table.length[at].tolist(), index[sets].tolist(), strict=True)  # fmt: skip
+    for i, mi, sid, off, length, slot in rows:
+        m = msgs[mi]
         state, version, domain = m[3], m[4], m[5]
+        payload = buf[off + 4 : off + length].tobytes()
         if sid < 256:
             if sid not in ((0, 1) if version == 9 else (2, 3)):
                 continue
-            known = state.template_sets.get((version, domain, sid, buf[off + 4 : off + length].tobytes()))
-            if known and all(state.templates.get(k) is t and now - t.refreshed_ms <= ttl for k, t in known):
-                out[i] = [t for _, t in known]
+            memo = (id(state), version, domain, sid, payload)
+            if memo not in seen:
+                known = state.template_sets.get((version, domain, sid, payload))
+                fresh = known and all(state.templates.get(k) is t and now - t.refreshed_ms <= ttl for k, t in known)
+                seen[memo] = [t for _, t in known] if known and fresh else None
+            refreshed = seen[memo]
+            if refreshed is not None:
+                out[i] = refreshed
             continue
-        t = found[int(index[i])]
+        t = found[slot]
         if t is None or not t.options or now - t.refreshed_ms > ttl:
             continue
         last = t.domain.last_options
-        if last is not None and last[0] is t and last[1] == buf[off + 4 : off + length].tobytes():
+        if last is not None and last[0] is t and last[1] == payload:
             out[i] = last[2]
     return out
 
