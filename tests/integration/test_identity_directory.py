@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from clarion.cli import app
 from clarion.identity import merge_directory, merge_egress_cells, merge_security_groups, merge_sessions, merge_sgacls
 from clarion.identity.directory import sync_and_merge
 from clarion.identity.trustsec import apply_trustsec_deletes
@@ -247,3 +250,20 @@ def test_an_ise_delete_event_removes_the_sgacl_and_retires_a_tagged_sgt(store: F
     assert apply_trustsec_deletes(store, now_ms=T0 + 6) == 0
     with pytest.raises(ValueError, match=r"SGT value 70000 is not a tag 0\.\.65535"):
         apply_trustsec_deletes(store, sgt_values=[70000], now_ms=T0 + 6)
+
+
+def test_ad_sync_incremental_refuses_an_oversized_mark_file_before_connecting(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "ad-sync-mark-big.json").write_text(" " * 5000)
+    env = {
+        "CLARION_DATA_DIR": str(data), "CLARION_GRAPH_NAME": "big", "CLARION_AD_URL": "ldaps://127.0.0.1:1",
+        "CLARION_AD_BIND_DN": "svc@corp.local", "CLARION_AD_PASSWORD": "x",
+    }  # fmt: skip
+    r = CliRunner().invoke(app, ["ad", "sync", "--incremental"], env=env)
+    assert r.exit_code == 2
+    assert "5000 bytes; a sync mark is at most 4096" in r.output
+    assert "delete the file to start over with a full sync" in r.output
+    both = CliRunner().invoke(app, ["ad", "sync", "--incremental", "--since-usn", "5"], env=env)
+    assert both.exit_code == 2
+    assert "use either --incremental" in both.output

@@ -7,6 +7,7 @@ server-side transitive queries are covered on Samba in tests/integration/test_ad
 from __future__ import annotations
 
 import logging
+import re
 import struct
 import uuid
 from dataclasses import replace
@@ -16,7 +17,16 @@ import ldap3
 import pytest
 from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE
 
-from clarion.sources.ad import ADClient, ADConfig, ADError, ADSync, DeletedObject, GroupMembers, transitive_groups
+from clarion.sources.ad import (
+    ADClient,
+    ADConfig,
+    ADError,
+    ADSync,
+    DeletedObject,
+    GroupMembers,
+    SyncMark,
+    transitive_groups,
+)
 from clarion.sources.model import ADGroup, ADUser, DirectorySnapshot
 
 BASE = "DC=corp,DC=local"
@@ -279,3 +289,19 @@ def test_a_mark_that_cannot_be_trusted_gives_a_full_sync_and_says_why(
     assert snap.since_usn is None
     assert snap.full_reason is not None
     assert "cannot read CN=Deleted Objects" in snap.full_reason
+
+
+def test_a_sync_mark_round_trips_and_a_damaged_one_is_refused_naming_the_field() -> None:
+    mark = SyncMark(invocation_id=str(INVOCATION), highest_usn=4711, taken_at_ms=NOW, base_dn=BASE)
+    assert SyncMark.from_json(mark.to_json()) == mark
+    bad = {
+        "{": "m.json: not JSON",
+        "[1]": "m.json: expected an object with invocation_id, highest_usn, taken_at_ms, base_dn",
+        '{"invocation_id": 5}': "m.json: invocation_id must be a string or null, got 5",
+        '{"highest_usn": -1}': "m.json: highest_usn must be an integer >= 0, got -1",
+        '{"highest_usn": 1, "taken_at_ms": true}': "m.json: taken_at_ms must be an integer >= 0, got True",
+        '{"highest_usn": 1, "taken_at_ms": 2, "base_dn": ""}': "m.json: base_dn must be a non-empty string, got ''",
+    }
+    for text, message in bad.items():
+        with pytest.raises(ValueError, match=re.escape(message)):
+            SyncMark.from_json(text, where="m.json")

@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from clarion.store.port import GraphStore
 
 import_app = typer.Typer(help="Import identity data (sessions from a NAC export) into the graph.", no_args_is_help=True)
+MAX_MARK_BYTES = 4096  # a SyncMark is ~200 bytes of JSON; anything bigger is not one
 ad_app = typer.Typer(help="Active Directory: read users, groups, nesting and computers into the graph.")
 
 
@@ -133,6 +134,8 @@ def ad_sync(
     mark = None
     if incremental and path.is_file():
         try:
+            if path.stat().st_size > MAX_MARK_BYTES:
+                raise ValueError(f"{path}: {path.stat().st_size} bytes; a sync mark is at most {MAX_MARK_BYTES}")
             mark = SyncMark.from_json(path.read_text(encoding="utf-8"), where=str(path))
         except (OSError, ValueError) as e:
             store.close()
