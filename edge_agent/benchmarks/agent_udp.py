@@ -72,7 +72,8 @@ def main() -> None:
     ap.add_argument("--receive-buffer", default="32M", help="agent UDP receive buffer (receive_buffer)")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "clarion-edge-bench",
                     help="cache of the captured streams and their oracle totals")  # fmt: skip
-    ap.add_argument("--nice", type=int, default=0, help="nice value for the agent (negative needs root)")
+    ap.add_argument("--nice", type=int, default=0, help="nice value for the agent, sender and server (negative "
+                    "needs root): on a shared machine, approximates a host where they get their CPU")  # fmt: skip
     ap.add_argument("--runs", type=int, default=1, help="runs in a row; the last line then sums them up")
     args = ap.parse_args()
     reports = []
@@ -124,8 +125,8 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
                     raise SystemExit(f"agent did not start; see {tmp / 'agent.log'}") from None
                 time.sleep(0.1)
         pids = {"agent": agent.pid, **st["processes"]}
-        if args.nice:
-            for pid in pids.values():
+        if args.nice:  # the agent, the sender and this process (the test server)
+            for pid in [*pids.values(), sender.proc.pid, os.getpid()]:
                 os.setpriority(os.PRIO_PROCESS, pid, args.nice)
         load_before = os.getloadavg()
         cpu0 = cpu_seconds(pids)
@@ -162,6 +163,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     report = {
         "version": args.version,
         "worker": args.worker,
+        "nice": args.nice,
         "rate_asked": args.rate,
         "rate_sent": sent["rate"],
         "seconds": sent["seconds"],

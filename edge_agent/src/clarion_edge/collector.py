@@ -169,8 +169,7 @@ class Agent:
         assert self._reader is not None
         while True:
             batches, stopped = self._reader.get(0.25)
-            for received, batch in batches:
-                self._emit(self.stage.process(received, batch))
+            self._emit(self.stage.process_many(batches))
             if not batches:
                 self._emit(self.stage.poll(now_ms()))
             if stopped:

@@ -64,7 +64,7 @@ class Receiver:
                     return
                 wait = POLL_MS
                 if self._lengths:
-                    wait = max(0, (self._started + LINGER_NS - time.monotonic_ns()) // 1_000_000)
+                    wait = max(1, (self._started + LINGER_NS - time.monotonic_ns()) // 1_000_000)
                 events = poller.poll(wait)
                 before = c[r.DATAGRAMS]
                 for fd, _ in events:
