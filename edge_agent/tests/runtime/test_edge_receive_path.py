@@ -252,3 +252,21 @@ def test_a_dead_receiver_process_flushes_what_it_received_and_stops_the_agent(tm
         server.stop()
     assert server.ledger.totals()["flows"] == 120  # the open window was flushed and sent, not lost
     assert agent.status()["receiver"]["datagrams"] == 4  # the last counts stay readable after stop
+
+
+def test_waiting_slots_are_decoded_per_window_of_their_arrival() -> None:
+    from flowgen import v5_datagram
+
+    from clarion_edge.aggregator import AggregatorConfig
+    from clarion_edge.stage import FlowStage
+
+    stage = FlowStage(AggregatorConfig(agent_id="edge-1", window_s=1.0), {}, "sw-1")
+    flows = [("10.1.0.1", "192.0.2.10", 40000 + i, 443, 6, 1, 100) for i in range(30)]
+    addr = ("127.0.0.1", 9995)
+    t0 = 1_795_000_000_000  # a window boundary
+    slots = [(t0 + 10, [(v5_datagram(flows), addr)] * 2), (t0 + 990, [(v5_datagram(flows), addr)]),
+             (t0 + 1_005, [(v5_datagram(flows[:5]), addr)])]  # fmt: skip
+    closed = stage.process_many(slots) + stage.flush(t0 + 5_000)
+    by_window = {w.window.start: int(sum(w.tables.edges["flows"])) for w in closed}
+    assert by_window == {t0: 90, t0 + 1_000: 5}  # the last slot arrived in the next window, and stays there
+    assert stage.records == 95
