@@ -34,9 +34,9 @@ class SwitchDirectory:
 
     @classmethod
     def load(cls, store: GraphStore) -> SwitchDirectory:
-        rows = store.read("query/identity_switches", {})
-        ids = frozenset(str(r["switch_id"]) for r in rows)
-        by_ip = {str(r["mgmt_ip"]): str(r["switch_id"]) for r in rows if r.get("mgmt_ip")}
+        _, rows = store.read_rows("query/identity_switches", {})  # [switch_id, mgmt_ip]
+        ids = frozenset(str(switch_id) for switch_id, _ in rows)
+        by_ip = {str(mgmt_ip): str(switch_id) for switch_id, mgmt_ip in rows if mgmt_ip}
         return cls(ids, by_ip)
 
     def resolve(self, nas: str) -> tuple[str, bool]:
