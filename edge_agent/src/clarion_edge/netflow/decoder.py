@@ -29,7 +29,7 @@ from clarion_edge.netflow.templates import (
     BadSetError,
     iter_records,
 )
-from clarion_edge.netflow.v5 import V5_PLAN, add_v5
+from clarion_edge.netflow.v5 import V5_PLAN, add_v5, add_v5_batch
 
 __all__ = ["BULK_MIN_MESSAGES", "MAX_OPTION_RECORDS_PER_SET", "MAX_PENDING_BYTES", "V5_PLAN", "Decoder"]
 
@@ -85,6 +85,8 @@ class Decoder(ExporterTable):
         # Per exporter and receive time: [stats, exporter state (looked up on first v9/IPFIX use), datagrams].
         seen: dict[str, list[Any]] = {}
         unpack_v9, unpack_ipfix = _V9_HEADER.unpack_from, _IPFIX_HEADER.unpack_from
+        v5: list[bytes] = []
+        v5_stats: list[dict[str, int]] = []
         for data, exporter, received_ms in datagrams:
             entry = seen.get(exporter)
             if entry is None or entry[3] != received_ms:
@@ -112,6 +114,9 @@ class Decoder(ExporterTable):
                             msgs.append((data, 16, length, state, 10, domain, export_s * 1000, -1, received_ms, stats))
                         else:
                             self._ipfix(data, state, received_ms, stats)  # counts the bad length
+                elif len(data) >= 4 and data[0] == 0 and data[1] == 5:
+                    v5.append(data)
+                    v5_stats.append(stats)
                 else:
                     self._datagram(data, exporter, received_ms, stats)
             except Exception:  # a decoder bug must not stop collection; fuzzing keeps this at zero
@@ -119,6 +124,15 @@ class Decoder(ExporterTable):
                 bump(stats, "internal_error")
         for entry in seen.values():
             bump(entry[0], "datagrams", entry[2])
+        if len(v5) >= BULK_MIN_MESSAGES:
+            try:
+                add_v5_batch(v5, v5_stats, self._groups)
+            except Exception:
+                log.exception("netflow decoder error on a batch of v5 datagrams")
+                bump(self._stats_for(OVERFLOW), "internal_error")
+        else:
+            for data, stats in zip(v5, v5_stats, strict=True):
+                add_v5(data, self._groups, stats)
         self._msgs = []
         if len(msgs) >= BULK_MIN_MESSAGES:
             try:
