@@ -181,6 +181,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         "receive_buffer_granted": [s["receive_buffer_granted"] for s in rx["sockets"]],
         "ring": rx["ring"],
         "decoded_records": st["decoder"]["records"],
+        "decoder_waited_for_builder_s": st.get("builder_wait_s"),
         "agent_cpu_s": agent_cpu,
         "agent_cpu_s_while_sending": during,
         "agent_cpu_share_while_sending": round(sum(during.values()) / sent["seconds"], 2),

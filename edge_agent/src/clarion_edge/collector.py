@@ -201,8 +201,11 @@ class Agent:
         self._closed.put(None)
 
     def _emit(self, closed: list[ClosedWindow]) -> None:
+        t0 = time.monotonic()
         for w in closed:
-            self._closed.put(w)
+            self._closed.put(w)  # blocks while the builder lags: counted, memory stays bounded
+        if closed:
+            self.stage.builder_wait_s += time.monotonic() - t0
 
     def _build(self) -> None:
         while True:
@@ -243,9 +246,10 @@ class Agent:
                 log.warning(
                     "the kernel dropped %d NetFlow datagrams in the last %.0f s (%d since start): the socket "
                     "buffer overflowed before the agent read it. Agent side: ring waits %d (%.1f s), decoder %.0f "
-                    "records/s. Give the agent more CPU, or a larger receive_buffer (and net.core.rmem_max)",
+                    "records/s, decoder waited for the builder %.1f s. Give the agent more CPU, or a larger "
+                    "receive_buffer (and net.core.rmem_max)",
                     drops - self._drops_seen, dt, drops, rx["full_waits"], rx["full_ns"] / 1e9,
-                    self.rates["records_per_s"],
+                    self.rates["records_per_s"], self._stage_status().get("builder_wait_s", 0.0),
                 )  # fmt: skip
                 self._drops_seen = drops
             if t >= next_log:

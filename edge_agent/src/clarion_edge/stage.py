@@ -45,6 +45,7 @@ class FlowStage:
         self.switch_id = switch_id
         self.records = 0
         self.failed_datagrams = 0
+        self.builder_wait_s = 0.0
         self._switches: dict[str, wire.SwitchInfo] = {}
         self._names: dict[tuple[str, int], tuple[str, str]] = {}
 
@@ -117,6 +118,8 @@ class FlowStage:
             "decoder": {"records": self.records, "exporters": self.decoder.stats},
             "aggregator": self.aggregator.status(),
             "failed_datagrams": self.failed_datagrams,
+            # time spent handing closed windows to the builder: mostly waiting when it lags (bounded queue)
+            "builder_wait_s": round(self.builder_wait_s, 3),
         }
 
 
@@ -144,8 +147,10 @@ def child_main(ring_spec: tuple[str, int, int], ready: Connection, free: Connect
                 closed += stage.poll(now_ms())
             if stopped:
                 closed += stage.flush(now_ms())
+            t0 = time.monotonic()
             for w in closed:
                 outbox.send(("closed", w))
+            stage.builder_wait_s += time.monotonic() - t0 if closed else 0.0
             if stopped:
                 outbox.send(("status", stage.status()))
                 outbox.send(("stopped",))

@@ -98,6 +98,8 @@ def test_paced_softflowd_v9_replay_reaches_the_server_exactly(tmp_path: Path, wo
     assert sock["receive_buffer_asked"] == 16 << 20
     assert sock["receive_buffer_granted"] >= 16 << 20 or sock["capped"]
     assert rx["ring"]["slots"] == 16
+    assert st["failed_datagrams"] == 0
+    assert st["builder_wait_s"] >= 0.0
     assert set(st["processes"]) == ({"receiver", "worker"} if worker == "process" else set())
     log_text = (tmp_path / "agent.log").read_text()
     assert f"receive buffer {16 << 20} bytes asked, {sock['receive_buffer_granted']} granted" in log_text
