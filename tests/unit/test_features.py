@@ -87,13 +87,27 @@ def test_scalars_measure_volume_balance_peers_and_time() -> None:
     # Peers of 0: devices 1, 2 and the remote host -> one third remote.
     assert s["share of remote peers"][0] == pytest.approx(1 / 3)
     assert s["log bytes per packet out"][0] == pytest.approx(np.log1p(100))
-    # Rows start at hours 4, 6, 1, 2, 3, 5 of the day: the span is 6 hours; device 0 touches hours 1, 2, 4, 6.
-    assert s["share of hours active"][0] == pytest.approx(4 / 6)
+    # Rows start at hours 4, 6, 1, 2, 3, 5 of the day: the span is 6 hours. Device 0 started flows at hours 4
+    # and 6; at hours 1 and 2 it only received stray flows (a rare and an ephemeral port), which do not count.
+    # Device 1 started a flow at hour 3 and served jetdirect (a kept service) at hours 4 and 5.
+    assert s["share of hours active"][0] == pytest.approx(2 / 6)
+    assert s["share of hours active"][1] == pytest.approx(3 / 6)
     assert s["share of days active"][0] == 1
     assert s["share of days active"][4] == 0
     # Time of day: device 1's flows sit in hours 3 (3 flows), 4 (4) and 5 (5): the 00-04 and 04-08 bins.
     tod = [s[f"share of flows {4 * i:02d}-{4 * i + 4:02d} UTC"][1] for i in range(6)]
     assert tod == pytest.approx([3 / 12, 9 / 12, 0, 0, 0, 0])
+
+
+def test_a_device_only_probed_by_a_scanner_is_not_active() -> None:
+    """A scanner's probes of rare low ports reach every device every day; they are not the device's activity."""
+    probes = [(2, 4, 6, port, 7) for port in (23, 135, 139)]
+    f = build_features(_snapshot(ROWS + probes), PARAMS)
+    s = {name: f.scalars[:, j] for j, name in enumerate(f.scalar_names)}
+    assert s["log flows in"][4] == pytest.approx(np.log1p(21))
+    assert s["share of days active"][4] == 0
+    assert s["share of hours active"][4] == 0
+    assert s["share of days active"][2] == 1  # the scanner itself started those flows
 
 
 def test_features_are_deterministic_and_bounded_by_svd_components() -> None:

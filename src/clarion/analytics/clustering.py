@@ -20,7 +20,12 @@ Ints = npt.NDArray[np.int64]
 
 #: Above this many devices HDBSCAN is fitted on a sample of this size (time grows faster than n).
 DEFAULT_MAX_FIT_POINTS = 20_000
-REFINE_MAX_NOISE = 0.2
+#: A refinement split is kept when its parts hold at least this share of the cluster (ADR 0003, docs/clustering.md).
+REFINE_MIN_COVER = 0.5
+#: Smallest part of a refinement split, as a share of the cluster being split (at least min_cluster_size).
+REFINE_MIN_PART = 0.05
+#: Levels of refinement (a part of a split cluster may itself be split once more).
+REFINE_DEPTH = 2
 
 
 @dataclass(frozen=True)
@@ -82,11 +87,17 @@ def cluster_features(
     min_samples: int,
     seed: int = 0,
     max_fit_points: int = DEFAULT_MAX_FIT_POINTS,
+    borders: bool = True,
 ) -> Partition:
-    """HDBSCAN on ``x`` (one row per device, ``keys`` its uid); sampled above ``max_fit_points`` rows."""
+    """HDBSCAN on ``x`` (one row per device, ``keys`` its uid); sampled above ``max_fit_points`` rows.
+
+    ``borders``: let noise rows within a member's core distance join its cluster (``_join_borders``).
+    """
     n = len(x)
     if n <= max_fit_points:
         labels, probs = _hdbscan(x, min_cluster_size, min_samples)
+        if borders:
+            labels = _join_borders(x, labels, np.arange(n), min_samples)
         return Partition(canonical_labels(labels, keys), probs, np.arange(n, dtype=np.int64))
     fit = sample_rows(keys, max_fit_points, seed)
     scale = len(fit) / n
@@ -101,7 +112,30 @@ def cluster_features(
         _, near = cKDTree(x[fit]).query(x[rest], k=1)
         labels[rest] = s_labels[near]
         probs[rest] = s_probs[near]
+    if borders:
+        labels = _join_borders(x, labels, fit, min_samples)
     return Partition(canonical_labels(labels, keys), probs, fit)
+
+
+def _join_borders(x: Floats, labels: Ints, fit: Ints, min_samples: int) -> Ints:
+    """DBSCAN's border rule: a noise row within the core distance of a clustered fitted row joins its cluster.
+
+    HDBSCAN* keeps only core points in clusters, so a device at the rim of a dense group, as close to a
+    member as that member's own ``min_samples``-th neighbour, is called noise. DBSCAN calls such a point
+    a border point of the cluster; Clarion does too. Anything farther stays noise (probability 0).
+    """
+    noise = np.flatnonzero(labels < 0)
+    core_rows = fit[labels[fit] >= 0]
+    if len(noise) == 0 or len(core_rows) == 0:
+        return labels
+    k = min(min_samples + 1, len(fit))
+    tree = cKDTree(x[fit])
+    core_dist = tree.query(x[core_rows], k=k)[0][:, -1]  # the row itself is its own first neighbour
+    dist, near = cKDTree(x[core_rows]).query(x[noise], k=1)
+    out = labels.copy()
+    joins = dist <= core_dist[near]
+    out[noise[joins]] = labels[core_rows[near[joins]]]
+    return out
 
 
 def refine_clusters(
@@ -116,32 +150,70 @@ def refine_clusters(
 ) -> Partition:
     """Re-cluster each cluster in its own projection; keep the split when HDBSCAN finds two or more parts.
 
-    The global projection spends its few dimensions on what separates the big groups; a small
-    role (ten database servers among a hundred servers) only stands out once its cluster's rows are
-    re-projected on their own main directions. One level deep. A split is kept only when the inner
-    run leaves at most REFINE_MAX_NOISE of the cluster as noise (those devices become noise);
-    otherwise the cluster stays whole: a group without inner density structure is not shredded.
+    The global projection spends its few dimensions on what separates the big groups, and HDBSCAN's
+    excess-of-mass selection keeps two touching groups (desktops and laptops) as one when their union
+    is denser than either alone; re-projected on its own main directions, such a cluster shows its
+    parts. A split is kept only when the parts (each at least REFINE_MIN_PART of it) hold REFINE_MIN_COVER of the
+    cluster (a group without inner density structure is not shredded); members the inner run leaves
+    unassigned stay members and join the part of their nearest assigned neighbour: they belonged to
+    the cluster, so a split never turns members into noise. Noise of the global run stays noise.
+    Up to REFINE_DEPTH levels: desktops, laptops and phones merged at the top split in two steps.
+    """
+    candidates = np.arange(part.n_clusters)
+    for _ in range(REFINE_DEPTH):
+        if len(candidates) == 0:
+            break
+        part, candidates = _refine_once(
+            weighted, part, keys, min_cluster_size, min_samples, dims, seed, max_fit_points, candidates
+        )
+    return part
+
+
+def _refine_once(
+    weighted: Floats,
+    part: Partition,
+    keys: list[str],
+    min_cluster_size: int,
+    min_samples: int,
+    dims: int,
+    seed: int,
+    max_fit_points: int,
+    candidates: Ints,
+) -> tuple[Partition, Ints]:
+    """One level of refinement over the ``candidates`` clusters; returns the partition and the parts of splits.
+
+    Only the parts of a split are worth another level: re-running an unsplit cluster gives the same answer.
     """
     labels = part.labels.copy()
     probs = part.probabilities.copy()
     next_label = part.n_clusters
-    for c in range(part.n_clusters):
+    split_members: list[Ints] = []
+    for c in candidates.tolist():
         idx = np.flatnonzero(part.labels == c)
         if len(idx) < 3 * min_cluster_size:
             continue
         sub = weighted[idx] - weighted[idx].mean(axis=0)
         x = _project(sub, dims)
+        # Parts must be a real share of the cluster: splinters of a few devices are not roles.
+        inner_mcs = max(min_cluster_size, round(REFINE_MIN_PART * len(idx)))
         inner = cluster_features(
-            x, [keys[i] for i in idx], min_cluster_size, min_samples, seed, max(1000, max_fit_points // 2)
+            x, [keys[i] for i in idx], inner_mcs, min_samples, seed, max(1000, max_fit_points // 4)
         )
-        if inner.n_clusters < 2 or float(np.mean(inner.labels < 0)) > REFINE_MAX_NOISE:
-            continue  # no split, or one that would turn much of a coherent cluster into noise
+        inside = inner.labels >= 0
+        if inner.n_clusters < 2 or float(np.mean(inside)) < REFINE_MIN_COVER:
+            continue  # no split, or parts too thin to be more than noise in a coherent cluster
+        parts = inner.labels.copy()
+        if not inside.all():
+            _, near = cKDTree(x[inside]).query(x[~inside], k=1)
+            parts[~inside] = inner.labels[inside][near]
         for s in range(inner.n_clusters):
-            labels[idx[inner.labels == s]] = c if s == 0 else next_label
+            labels[idx[parts == s]] = c if s == 0 else next_label
             next_label += 0 if s == 0 else 1
-        labels[idx[inner.labels < 0]] = -1
-        probs[idx] = inner.probabilities
-    return Partition(canonical_labels(labels, keys), probs, part.fitted_rows)
+        probs[idx] = np.where(inside, inner.probabilities, probs[idx])
+        split_members.append(idx)
+    out = canonical_labels(labels, keys)
+    members = np.concatenate(split_members) if split_members else np.zeros(0, dtype=np.int64)
+    return Partition(out, probs, part.fitted_rows), np.unique(out[members])
 
 
 def _project(x: Floats, k: int) -> Floats:

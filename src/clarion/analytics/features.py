@@ -57,6 +57,37 @@ SCALAR_NAMES = (
 TIME_NAMES = tuple(f"share of flows {4 * i:02d}-{4 * i + 4:02d} UTC" for i in range(TIME_BINS))
 
 
+#: Ports that are alternatives for one job (vendor variants, with or without TLS) count as one service in
+#: the distance: an Android phone's FCM channel and an iPhone's APNs channel are the same behaviour, and
+#: so are a MySQL and a PostgreSQL server. Labels still name the exact ports.
+SERVICE_FAMILIES: dict[tuple[int, int], str] = {
+    (6, 5223): "mobile push",
+    (6, 5228): "mobile push",
+    (6, 5229): "mobile push",
+    (6, 5230): "mobile push",
+    (17, 5060): "sip",
+    (6, 5060): "sip",
+    (6, 5061): "sip",
+    (6, 1433): "sql",
+    (6, 3306): "sql",
+    (6, 5432): "sql",
+    (6, 1521): "sql",
+    (6, 389): "ldap",
+    (6, 636): "ldap",
+    (6, 143): "imap",
+    (6, 993): "imap",
+    (6, 1883): "mqtt",
+    (6, 8883): "mqtt",
+    (6, 9100): "printing",
+    (6, 515): "printing",
+    (6, 631): "printing",
+    (17, 3478): "stun/turn media",
+    (17, 3479): "stun/turn media",
+    (17, 3480): "stun/turn media",
+    (17, 3481): "stun/turn media",
+}
+
+
 def service_name(protocol: int, port: int) -> str:
     """``tcp/443``; bucketed ports read ``tcp/49152+`` (ephemeral), ``tcp/1024+rare`` and ``tcp/<1024 rare``."""
     proto = PROTOCOL_NAMES.get(protocol, f"proto-{protocol}")
@@ -121,12 +152,22 @@ def _bucket_ports(
     return out
 
 
+def _family_matrix(protocols: npt.NDArray[np.int64], ports: npt.NDArray[np.int64]) -> sp.csr_matrix:
+    """services × families: 1 where a service column belongs to a family (SERVICE_FAMILIES), else its own column."""
+    keys = [SERVICE_FAMILIES.get((int(p), int(q)), f"{p}/{q}") for p, q in zip(protocols, ports, strict=True)]
+    index = {k: j for j, k in enumerate(dict.fromkeys(keys))}
+    cols = np.array([index[k] for k in keys], dtype=np.int64)
+    return sp.csr_matrix((np.ones(len(keys)), (np.arange(len(keys)), cols)), shape=(len(keys), len(index)))
+
+
 def _service_profile(used: sp.csr_matrix, offered: sp.csr_matrix, rows: Ints) -> sp.csr_matrix:
-    """Per device, the square root of its share of flows per (direction, service), times sqrt(idf).
+    """Per device, the square root of its share of flows per (direction, service), times idf.
 
     Shares (not counts) so a stray scan flow weighs little next to a device's real services; the
-    square root (Hellinger) keeps a minor but steady service visible; a mild idf lifts rare,
-    telling services (jetdirect, rtsp, bacnet) above ones every device uses (dns, https).
+    square root (Hellinger) keeps a minor but steady service visible; idf lifts rare, telling
+    services (jetdirect, push channels, bacnet) above ones every device uses (dns, https). Full idf
+    rather than its square root: measured on the synthetic campus, it is what separates desktops,
+    laptops and phones, which share most of their traffic (docs/clustering.md).
     """
     both = sp.csr_matrix(sp.hstack([used, offered]), dtype=np.float64)
     total = np.asarray(both.sum(axis=1)).ravel()
@@ -135,7 +176,7 @@ def _service_profile(used: sp.csr_matrix, offered: sp.csr_matrix, rows: Ints) ->
     share.data = np.sqrt(share.data)
     df = np.asarray((both[rows] > 0).sum(axis=0)).ravel()
     idf = np.log((1.0 + len(rows)) / (1.0 + df)) + 1.0
-    return _l2_rows(sp.csr_matrix(share @ sp.diags(np.sqrt(idf))))
+    return _l2_rows(sp.csr_matrix(share @ sp.diags(idf)))
 
 
 def _tfidf(counts: sp.csr_matrix, rows: Ints) -> sp.csr_matrix:
@@ -251,7 +292,8 @@ def _build_features(snapshot: GraphSnapshot, params: ClusteringParams) -> Featur
     offered = sp.csr_matrix((flows, (dst, svc_idx)), shape=(n, s))
 
     # Services (first order) for every device, remote ones too (they feed the peers block), reduced.
-    services = _service_profile(used, offered, rows)
+    fam = _family_matrix(svc_proto, svc_port)
+    services = _service_profile(sp.csr_matrix(used @ fam), sp.csr_matrix(offered @ fam), rows)
     z = _svd(services, rows, SERVICE_COMPONENTS, params.seed)
 
     # Peers (second order): the mean service vector of the servers a device reaches and of its clients.
@@ -262,7 +304,7 @@ def _build_features(snapshot: GraphSnapshot, params: ClusteringParams) -> Featur
     peers_out = _row_mean(out_adj[rows], z)
     peers_in = _row_mean(in_adj[rows], z)
 
-    scalars = _scalars(snapshot, src, dst, flows, out_adj, in_adj, used, offered)
+    scalars = _scalars(snapshot, src, dst, flows, port, out_adj, in_adj, used, offered)
     tod = _time_profile(e["first_seen"], e["last_seen"], src, dst, flows, n)
 
     half = 1.0 / np.sqrt(2.0)
@@ -319,6 +361,7 @@ def _scalars(
     src: Ints,
     dst: Ints,
     flows: Floats,
+    port_bucket: Ints,
     out_adj: sp.csr_matrix,
     in_adj: sp.csr_matrix,
     used: sp.csr_matrix,
@@ -344,16 +387,20 @@ def _scalars(
     remote_share = (peers @ remote) / np.maximum(n_peers, 1.0)
     total = f_out + f_in
 
-    # Activity: distinct hour and day buckets touched by a device's flow rows.
+    # Activity: distinct hour and day buckets in which a device started flows, or served a real service.
+    # Rows where it only received a stray flow (a scanner's probe of a rare port reaches every device
+    # every day) do not count: they would make every device look active all the time.
     hours_first = e["first_seen"] // HOUR_MS
     hours_last = e["last_seen"] // HOUR_MS
     span_h = float(max(1, int(hours_last.max() - hours_first.min() + 1))) if len(e) else 1.0
-    dev = np.concatenate([src, dst, src, dst])
-    hrs = np.concatenate([hours_first, hours_first, hours_last, hours_last])
-    active_h = _distinct_per_device(dev, hrs, n)
+    served = ~np.isin(port_bucket, (PORT_RARE, PORT_RARE_LOW, PORT_EPHEMERAL))
+    act_dev = np.concatenate([src, dst[served]])
+    act_first = np.concatenate([hours_first, hours_first[served]])
+    act_last = np.concatenate([hours_last, hours_last[served]])
+    active_h = _distinct_per_device(np.concatenate([act_dev, act_dev]), np.concatenate([act_first, act_last]), n)
     days = e["day"].astype(np.int64)
     span_d = float(max(1, int(days.max() - days.min() + 1))) if len(e) else 1.0
-    active_d = _distinct_per_device(np.concatenate([src, dst]), np.concatenate([days, days]), n)
+    active_d = _distinct_per_device(act_dev, np.concatenate([days, days[served]]), n)
 
     cols = [
         np.log1p(f_out),

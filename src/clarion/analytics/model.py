@@ -21,10 +21,10 @@ class ParamsError(ValueError):
 class ClusteringParams:
     """Knobs of one run; the defaults were chosen on the synthetic campus (see docs/clustering.md)."""
 
-    #: Smallest group worth a cluster (and an SGT); None: 10, or 0.1 % of the devices if more.
+    #: Smallest group worth a cluster (and an SGT); None: 10, or 0.25 % of the devices if more.
     min_cluster_size: int | None = None
     #: HDBSCAN's density smoothing: larger marks more devices as noise.
-    min_samples: int = 5
+    min_samples: int = 10
     #: Dimensions the features are reduced to before HDBSCAN.
     svd_components: int = 12
     #: Re-cluster each cluster in its own projection (finds small roles the global projection blurs).
@@ -73,7 +73,7 @@ class ClusteringParams:
         """The min_cluster_size used for ``n_devices`` local devices."""
         if self.min_cluster_size is not None:
             return self.min_cluster_size
-        return max(10, round(n_devices * 0.001))
+        return max(10, round(n_devices * 0.0025))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,8 +1,12 @@
 """What each role does on the network: the services it uses and offers, with volumes and times.
 
-Roles overlap on purpose (laptops and smartphones browse the same clouds; servers browse too;
-some printers write to file shares; phones and video endpoints share SIP and RTP), so a
-clusterer has to find roles from the mix, not from one tell-tale port.
+Roles share the common services (everyone browses the same clouds; servers browse too; some
+printers write to file shares; phones and video endpoints share SIP and RTP), so a clusterer
+has to find roles from the mix, not from one tell-tale port. What sets a role apart in a real
+campus is near-universal within it (p >= 0.9): desktops are domain members that map drives,
+print through the print server and stay on overnight; corporate laptops are MDM-managed, probe
+the VPN headend, carry Teams media and sleep at night; smartphones keep a push channel open and
+never speak SMB, Kerberos or LDAP (ADR 0006). Variety lives in volumes, peers and optional extras.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ class Use:
     time: str = ""  # "" = the role's time profile
     port_hi: int = 0  # > port: a random even port in [port, port_hi] per row (RTP)
     db: bool = False  # the port is the engine port of the database server chosen as peer
+    #: Behaviours of a role with the same non-empty ``alt`` are alternatives: each device has exactly
+    #: one of them, chosen with odds ``p`` (an iPhone keeps APNs open, an Android phone FCM; never both).
+    alt: str = ""
 
 
 RTP_LO, RTP_HI = 16384, 32766
@@ -51,7 +58,11 @@ REMOTE_GROUPS: tuple[tuple[str, float], ...] = (
     ("ntp", 0.02),
     ("dns", 0.02),
     ("smtp", 0.06),
-    ("inbound", 0.20),
+    ("inbound", 0.17),
+    ("mdm", 0.01),
+    ("vpn", 0.005),
+    ("push", 0.01),
+    ("carrier", 0.005),
 )
 
 NOISE_PORTS = (
@@ -64,8 +75,8 @@ def dns(w: float, peer: str = "domain_controller", p: float = 1.0) -> Use:
     return Use(peer, UDP, 53, w, size=150, spread=0.4, pkt=90, fpr=12, dur=40, fanout=2, p=p)
 
 
-def ntp(w: float, peer: str = "domain_controller") -> Use:
-    return Use(peer, UDP, 123, w, size=90, spread=0.05, pkt=90, fpr=1, dur=20, fanout=1, time="always")
+def ntp(w: float, peer: str = "domain_controller", time: str = "always") -> Use:
+    return Use(peer, UDP, 123, w, size=90, spread=0.05, pkt=90, fpr=1, dur=20, fanout=1, time=time)
 
 
 def dhcp(w: float) -> Use:
@@ -134,63 +145,92 @@ def rtp(peer: str, w: float, p: float = 1.0) -> Use:
 
 
 def _workstation() -> list[Use]:
+    """A wired desktop: a domain member that maps drives, prints through the print server, stays on overnight."""
     return [
         *windows_domain(1.0),
-        *browse(20),
+        *browse(18, quic_p=0.6),
         Use("web_server", TCP, 443, 4, size=30_000, spread=1.5, pkt=800, fpr=4, dur=10_000, fanout=3),
-        Use("web_server", TCP, 80, 1, size=15_000, spread=1.3, pkt=700, fpr=2, dur=5_000, fanout=2),
+        Use("web_server", TCP, 80, 1, size=15_000, spread=1.3, pkt=700, fpr=2, dur=5_000, fanout=2, p=0.8),
         Use("file_server", TCP, 445, 6, size=300_000, spread=2.0, pkt=1_000, fpr=3, dur=30_000, fanout=2),
         Use("mail_server", TCP, 443, 2, size=80_000, spread=1.6, pkt=900, fpr=4, dur=60_000, fanout=1),
-        Use("mail_server", TCP, 993, 0.3, size=40_000, spread=1.6, pkt=800, fpr=2, dur=60_000, fanout=1, p=0.2),
-        Use("print_server", TCP, 445, 0.8, size=400_000, spread=1.5, pkt=1_200, fpr=1, dur=3_000, fanout=1),
-        Use("print_server", TCP, 135, 0.2, size=2_000, spread=0.5, pkt=250, fpr=1, dur=200, fanout=1),
-        Use("printer", TCP, 9100, 0.4, size=500_000, spread=1.5, pkt=1_300, fpr=1, dur=4_000, fanout=2, p=0.3),
-        Use("db_server", TCP, 0, 0.5, size=50_000, spread=1.8, pkt=600, fpr=3, dur=5_000, fanout=1, p=0.15, db=True),
-        Use("call_manager", TCP, 5061, 0.3, size=8_000, spread=0.8, pkt=600, fpr=2, dur=60_000, fanout=2, p=0.2),
-        Use("net:collab", UDP, 3478, 1, size=8e6, spread=1.4, pkt=900, fpr=1, dur=1_800_000, fanout=0, p=0.4),
+        Use("mail_server", TCP, 993, 0.3, size=40_000, spread=1.6, pkt=800, fpr=2, dur=60_000, fanout=1, p=0.1),
+        Use("print_server", TCP, 445, 1.0, size=400_000, spread=1.5, pkt=1_200, fpr=1, dur=3_000, fanout=1, p=0.95),
+        Use("print_server", TCP, 135, 0.3, size=2_000, spread=0.5, pkt=250, fpr=1, dur=200, fanout=1, p=0.95),
+        Use("printer", TCP, 9100, 0.4, size=500_000, spread=1.5, pkt=1_300, fpr=1, dur=4_000, fanout=2, p=0.1),
+        Use("db_server", TCP, 0, 0.5, size=50_000, spread=1.8, pkt=600, fpr=3, dur=5_000, fanout=1, p=0.1, db=True),
+        Use("call_manager", TCP, 5061, 0.3, size=8_000, spread=0.8, pkt=600, fpr=2, dur=60_000, fanout=2, p=0.1),
+        Use("net:collab", UDP, 3478, 0.6, size=8e6, spread=1.4, pkt=900, fpr=1, dur=1_800_000, fanout=0, p=0.2,
+            port_hi=3481),
         Use("nvr", TCP, 443, 0.5, size=5e7, spread=1.2, pkt=1_300, fpr=1, dur=600_000, fanout=1, p=0.03),
-    ]
+        # Managed by Configuration Manager: the client keeps its fast channel to the management point (an IIS
+        # server) open, and fetches updates from nearby desktops over Delivery Optimization.
+        Use("web_server", TCP, 10123, 1.5, size=2_000, spread=0.6, pkt=200, fpr=2, dur=3_600_000, fanout=1, p=0.95,
+            time="always"),
+        Use("workstation", TCP, 7680, 1, size=2e6, spread=2.0, pkt=1_300, fpr=1, dur=60_000, fanout=0, p=0.6),
+        # Overnight, while nobody is at the desk: Windows Update and the backup agent.
+        Use("net:updates", TCP, 443, 2, size=5e6, spread=2.0, pkt=1_300, fpr=1, dur=60_000, fanout=0, p=0.95,
+            time="night"),
+        Use("backup_server", TCP, 8400, 1.5, size=5e7, spread=1.5, pkt=1_400, fpr=1, dur=1_200_000, fanout=1,
+            p=0.9, time="night"),
+    ]  # fmt: skip
 
 
 def _laptop() -> list[Use]:
+    """A managed corporate laptop: MDM check-ins, the VPN client's probe, Teams media; asleep at night."""
     return [
-        *windows_domain(0.6, p=0.55),
         dns(6),
-        dhcp(0.6),
-        *browse(24, quic_p=0.85, saas=0.6),
-        Use("net:saas", TCP, 5223, 3, size=5_000, spread=1.0, pkt=200, fpr=2, dur=600_000, fanout=0, p=0.6),
+        dhcp(1.5),  # it roams between access points and renews its lease on each
+        ntp(0.3, peer="net:ntp", time=""),
+        *browse(20, quic_p=0.85, saas=0.8),
+        Use("net:mdm", TCP, 443, 3, size=20_000, spread=1.0, pkt=600, fpr=2, dur=5_000, fanout=1, p=0.97),
+        Use("net:vpn", TCP, 443, 4, size=3_000, spread=0.5, pkt=300, fpr=3, dur=500, fanout=1, p=0.95),
+        Use("net:collab", UDP, 3478, 8, size=2e7, spread=1.4, pkt=1_000, fpr=1, dur=1_800_000, fanout=0, p=0.95,
+            port_hi=3481),
+        Use("net:push", TCP, 5223, 0.5, size=4_000, spread=1.0, pkt=200, fpr=1, dur=1_800_000, fanout=1, p=0.15),
         Use("web_server", TCP, 443, 3, size=30_000, spread=1.5, pkt=800, fpr=4, dur=10_000, fanout=3),
-        Use("file_server", TCP, 445, 3, size=300_000, spread=2.0, pkt=1_000, fpr=3, dur=30_000, fanout=2),
-        Use("mail_server", TCP, 443, 3, size=80_000, spread=1.6, pkt=900, fpr=4, dur=60_000, fanout=1),
-        Use("mail_server", TCP, 993, 0.5, size=40_000, spread=1.6, pkt=800, fpr=2, dur=60_000, fanout=1, p=0.3),
+        Use("mail_server", TCP, 443, 3, size=80_000, spread=1.6, pkt=900, fpr=4, dur=60_000, fanout=1, p=0.9),
+        Use("file_server", TCP, 445, 1, size=300_000, spread=2.0, pkt=1_000, fpr=3, dur=30_000, fanout=2, p=0.3),
+        # Windows laptops are domain members; Macs get Kerberos tickets and password expiry over LDAP through
+        # the Kerberos SSO extension while on the corporate network. Only Windows pulls policies over SMB.
+        Use("domain_controller", TCP, 88, 2, size=3_500, spread=0.6, pkt=500, fpr=3, dur=200, fanout=2, p=0.9),
+        Use("domain_controller", TCP, 389, 2, size=6_000, spread=1.0, pkt=400, fpr=3, dur=300, fanout=2, p=0.9),
+        Use("domain_controller", TCP, 445, 1, size=40_000, spread=1.5, pkt=700, fpr=2, dur=1_500, fanout=2, p=0.4),
         Use("printer", TCP, 631, 0.5, size=400_000, spread=1.5, pkt=1_200, fpr=1, dur=4_000, fanout=2, p=0.5),
-        Use("net:collab", UDP, 3478, 2, size=8e6, spread=1.4, pkt=900, fpr=1, dur=1_800_000, fanout=0, p=0.7),
-        Use("net:collab", UDP, 5004, 1, size=2e7, spread=1.2, pkt=1_000, fpr=1, dur=1_800_000, fanout=0, p=0.3),
-        Use("call_manager", TCP, 5061, 0.3, size=8_000, spread=0.8, pkt=600, fpr=2, dur=60_000, fanout=2, p=0.2),
+        Use("call_manager", TCP, 5061, 0.3, size=8_000, spread=0.8, pkt=600, fpr=2, dur=60_000, fanout=2, p=0.15),
         Use("web_server", TCP, 22, 0.5, size=60_000, spread=1.8, pkt=150, fpr=1, dur=600_000, fanout=0, p=0.1),
-    ]
+    ]  # fmt: skip
 
 
 def _smartphone() -> list[Use]:
+    """A phone on Wi-Fi: one push channel always open, Wi-Fi calling to its carrier; no SMB, Kerberos or LDAP."""
     return [
         dns(8),
-        dhcp(0.8),
-        ntp(0.3, peer="net:ntp"),
-        *browse(30, quic_p=0.9, saas=0.35),
-        Use("net:saas", TCP, 5223, 4, size=5_000, spread=1.0, pkt=200, fpr=2, dur=600_000, fanout=0, p=0.55),
-        Use("net:saas", TCP, 5228, 3, size=5_000, spread=1.0, pkt=200, fpr=2, dur=600_000, fanout=0, p=0.45),
-        Use("net:dns", TCP, 853, 1, size=3_000, spread=0.8, pkt=150, fpr=6, dur=5_000, fanout=1, p=0.2),
+        dhcp(1.0),
+        ntp(0.3, peer="net:ntp", time=""),
+        *browse(24, quic_p=0.95, saas=0.35),
+        Use("net:push", TCP, 5223, 10, size=4_000, spread=1.0, pkt=200, fpr=2, dur=1_800_000, fanout=1, p=0.55,
+            alt="push"),
+        Use("net:push", TCP, 5228, 10, size=4_000, spread=1.0, pkt=200, fpr=2, dur=1_800_000, fanout=1, p=0.45,
+            alt="push"),
+        # Wi-Fi calling (on by default with most carriers): an IPsec tunnel to the carrier's gateway.
+        Use("net:carrier", UDP, 4500, 4, size=3e5, spread=1.2, pkt=200, fpr=1, dur=600_000, fanout=1, p=0.9),
+        Use("net:dns", TCP, 853, 0.5, size=3_000, spread=0.8, pkt=150, fpr=6, dur=5_000, fanout=1, p=0.1),
         Use("mail_server", TCP, 443, 3, size=60_000, spread=1.6, pkt=900, fpr=4, dur=300_000, fanout=1, p=0.6),
-        Use("net:collab", UDP, 3478, 2, size=6e6, spread=1.4, pkt=900, fpr=1, dur=1_200_000, fanout=0, p=0.5),
-        Use("web_server", TCP, 443, 1, size=30_000, spread=1.5, pkt=800, fpr=3, dur=10_000, fanout=2, p=0.3),
-    ]
+        Use("net:collab", UDP, 3478, 1, size=6e6, spread=1.4, pkt=900, fpr=1, dur=1_200_000, fanout=0, p=0.2,
+            port_hi=3481),
+        Use("web_server", TCP, 443, 1, size=30_000, spread=1.5, pkt=800, fpr=3, dur=10_000, fanout=2, p=0.2),
+    ]  # fmt: skip
 
 
 def _ip_phone() -> list[Use]:
     cm = "call_manager"
     return [
-        Use(cm, UDP, 5060, 8, size=2_000, spread=0.5, pkt=500, fpr=4, dur=3_000_000, fanout=2, p=0.5, time="always"),
-        Use(cm, TCP, 5061, 8, size=4_000, spread=0.5, pkt=600, fpr=4, dur=3_000_000, fanout=2, p=0.6, time="always"),
+        # The call manager's phone security profile decides the transport for a whole campus: SIP over TLS,
+        # except a few legacy phones left on plain SIP.
+        Use(cm, UDP, 5060, 8, size=2_000, spread=0.5, pkt=500, fpr=4, dur=3_000_000, fanout=2, p=0.05, time="always",
+            alt="sip"),
+        Use(cm, TCP, 5061, 8, size=4_000, spread=0.5, pkt=600, fpr=4, dur=3_000_000, fanout=2, p=0.95, time="always",
+            alt="sip"),
         Use(cm, UDP, 69, 0.5, size=30_000, spread=1.0, pkt=520, fpr=2, dur=2_000, fanout=1, time="always"),
         Use(cm, TCP, 6970, 0.5, size=40_000, spread=1.0, pkt=1_000, fpr=2, dur=2_000, fanout=1, time="always"),
         Use(cm, TCP, 3804, 0.1, size=6_000, spread=0.5, pkt=600, fpr=1, dur=1_000, fanout=1, p=0.3),
@@ -200,7 +240,7 @@ def _ip_phone() -> list[Use]:
         dns(2),
         ntp(1),
         dhcp(0.2),
-    ]
+    ]  # fmt: skip
 
 
 def _video_endpoint() -> list[Use]:
@@ -280,7 +320,7 @@ def _iot_sensor() -> list[Use]:
     return [
         Use("net:iot_cloud", TCP, 8883, 8, size=3_000, spread=1.2, pkt=150, fpr=2, dur=300_000, fanout=1),
         Use("net:iot_cloud", TCP, 443, 3, size=8_000, spread=1.5, pkt=400, fpr=1, dur=5_000, fanout=1),
-        Use("net:iot_cloud", UDP, 5683, 2, size=300, spread=0.6, pkt=80, fpr=4, dur=2_000, fanout=1, p=0.3),
+        Use("net:iot_cloud", UDP, 5683, 1, size=300, spread=0.6, pkt=80, fpr=4, dur=2_000, fanout=1, p=0.15),
         Use("facilities_server", TCP, 1883, 3, size=2_000, spread=1.0, pkt=120, fpr=2, dur=300_000, p=0.3),
         dns(3),
         ntp(1, peer="net:ntp"),

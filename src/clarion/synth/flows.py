@@ -18,9 +18,11 @@ from clarion.synth.profiles import BEHAVIOURS
 from clarion.synth.roles import ICMP, ROLES, SECONDARY_SHARE, TCP, UDP
 
 HOUR_MS = 3_600_000
-TIME_PROFILES = ("office", "always", "night")
+TIME_PROFILES = ("office", "always", "night", "day")
 _HOURS = {
     "office": [0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.5, 2, 6, 9, 9, 8, 6, 8, 9, 8, 6, 3, 1.5, 1, 0.8, 0.6, 0.4, 0.3],
+    # A device that leaves or sleeps at night (laptops, phones): nothing between 21:00 and 06:00.
+    "day": [0.0] * 6 + [0.3, 2, 6, 9, 9, 8, 6, 8, 9, 8, 6, 3, 1.5, 1, 0.5] + [0.0] * 3,
     "always": [0.8] * 7 + [1.2] * 12 + [0.8] * 5,
     "night": [1, 6, 8, 8, 6, 3, 1] + [0.2] * 15 + [0.5, 1],
 }
@@ -117,7 +119,7 @@ def generate_flows(
     """
     n = len(role_idx)
     act = np.array([r.activity for r in ROLES])[role_idx] * rng.lognormal(0.0, 0.7, size=n)
-    act[rng.random(n) < spec.quiet_share] *= 0.02
+    act[rng.random(n) < spec.quiet_share] *= 0.1
     prob = act / act.sum()
     total = spec.total_rows
     n_noise = int(rng.binomial(total, spec.noise))
@@ -164,17 +166,32 @@ def _choose_behaviours(
             continue
         ids = np.arange(table.start[r], table.start[r + 1] if r + 1 < len(ROLES) else len(table.uses))
         base = np.array([table.uses[i].weight for i in ids]) * table.available[ids]
-        has = rng.random((n_r, len(ids))) < np.array([table.uses[i].p for i in ids])
+        p = np.array([table.uses[i].p for i in ids])
+        has = rng.random((n_r, len(ids))) < p
+        for alt in sorted({table.uses[i].alt for i in ids} - {""}):
+            cols = np.flatnonzero([table.uses[i].alt == alt for i in ids])
+            odds = np.cumsum(p[cols]) / p[cols].sum()
+            pick = np.minimum(np.searchsorted(odds, rng.random(n_r), side="right"), len(cols) - 1)
+            has[:, cols] = pick[:, None] == np.arange(len(cols))[None, :]
         w = base * has * rng.lognormal(0.0, 0.4, size=(n_r, len(ids)))
         empty = w.sum(axis=1) <= 0
         w[empty, -1] = 1.0  # the fallback behaviour, for devices with nothing else to do
+        c = counts[devs]
+        # Every behaviour a device has shows up at least once (a daily check-in happens however quiet the
+        # day); a device with fewer rows than behaviours keeps its heaviest ones. The rest follow the weights.
+        rank = np.argsort(np.argsort(-w, axis=1, kind="stable"), axis=1, kind="stable")
+        sure = (w > 0) & (rank < c[:, None])
+        sure_dev, sure_col = np.nonzero(sure)
+        rest = c - sure.sum(axis=1)
         cum = np.cumsum(w, axis=1)
         cum /= cum[:, -1:]
         cum[:, -1] = 1.0
         flat = (cum + np.arange(n_r)[:, None]).ravel()
-        local = np.repeat(np.arange(n_r), counts[devs])
-        pick = np.searchsorted(flat, local + rng.random(m), side="right") - local * len(ids)
-        bid[row_at : row_at + m] = ids[np.minimum(pick, len(ids) - 1)]
+        local = np.repeat(np.arange(n_r), rest)
+        pick = np.searchsorted(flat, local + rng.random(len(local)), side="right") - local * len(ids)
+        pick = np.minimum(pick, len(ids) - 1)
+        by_dev = np.argsort(np.concatenate([sure_dev, local]), kind="stable")
+        bid[row_at : row_at + m] = ids[np.concatenate([sure_col, pick])[by_dev]]
         row_at += m
     return owner, bid
 

@@ -66,7 +66,7 @@ class Role:
     ouis: tuple[str, ...]
     #: Relative number of flow rows a device of this role originates (or owns, for served flows).
     activity: float
-    #: Default time profile of its behaviours: "office", "always" or "night".
+    #: Default time profile of its behaviours: "office", "always", "night" or "day" (gone at night).
     time: str
     #: Whether a person is assigned to devices of this role (802.1X user sessions).
     personal: bool = False
@@ -92,18 +92,18 @@ ROLES: tuple[Role, ...] = (
         "workstation", 0.25, "Employees", 10, False,
         (("Windows11-Workstation", 0.55), ("Windows10-Workstation", 0.35), ("Microsoft-Workstation", 0.05),
          ("Unknown", 0.05)),
-        ("f8:b1:56", "18:66:da", "c8:d9:d2", "70:b5:e8"), 1.3, "office", personal=True, presence=0.92, weekend=0.08,
+        ("f8:b1:56", "18:66:da", "c8:d9:d2", "70:b5:e8"), 1.3, "office", personal=True, presence=0.98, weekend=0.15,
     ),
     Role(
         "laptop", 0.2, "Employees", 10, False,
         (("Apple-MacBook", 0.45), ("OS_X_Sonoma-Workstation", 0.15), ("Windows11-Workstation", 0.3), ("Unknown", 0.1)),
-        ("a4:83:e7", "f0:18:98", "3c:22:fb", "54:ee:75"), 1.1, "office", personal=True, wifi=0.6,
+        ("a4:83:e7", "f0:18:98", "3c:22:fb", "54:ee:75"), 1.1, "day", personal=True, wifi=0.6,
         presence=0.75, weekend=0.15,
     ),
     Role(
         "smartphone", 0.17, "BYOD", 30, False,
         (("Apple-iPhone", 0.4), ("Apple-iPad", 0.1), ("Android", 0.25), ("Samsung-Device", 0.15), ("Unknown", 0.1)),
-        ("a4:c3:f0", "8c:f5:a3", "dc:a6:32", "f4:0f:24"), 0.8, "office", personal=True, wifi=1.0,
+        ("a4:c3:f0", "8c:f5:a3", "dc:a6:32", "f4:0f:24"), 0.8, "day", personal=True, wifi=1.0,
         presence=0.8, weekend=0.3,
     ),
     Role(
