@@ -11,6 +11,7 @@ import typer
 from clarion import __version__
 from clarion.config import Settings
 from clarion.identity.cli import ad_app, import_app
+from clarion.identity.ise_cli import ise_app
 from clarion.sources.pxgrid.cli import app as pxgrid_app
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 app.add_typer(import_app, name="import")
 app.add_typer(ad_app, name="ad")
+app.add_typer(ise_app, name="ise")
 app.add_typer(pxgrid_app, name="pxgrid", help="The Cisco ISE pxGrid 2.0 service (it alone holds the certificates).")
 
 

@@ -169,12 +169,13 @@ def _open_store_and_mark() -> tuple[GraphStore, Path]:
     return _open_store(), Path(settings.data_dir) / f"ad-sync-mark-{settings.graph_name}.json"
 
 
-def _open_store() -> GraphStore:
+def _open_store(env_file: Path | None = None) -> GraphStore:
+    """The store CLARION_GRAPH_URL names (embedded FalkorDB in CLARION_DATA_DIR when unset), schema ready."""
     from clarion.config import Settings
     from clarion.store.factory import open_store
 
     try:
-        settings = Settings()
+        settings = Settings(_env_file=env_file) if env_file is not None else Settings()
     except ValidationError as e:
         raise _fail(f"invalid settings:\n{e}") from None
     store = open_store(settings)
