@@ -204,8 +204,12 @@ def _refine_once(
             continue  # no split, or parts too thin to be more than noise in a coherent cluster
         parts = inner.labels.copy()
         if not inside.all():
-            _, near = cKDTree(x[inside]).query(x[~inside], k=1)
-            parts[~inside] = inner.labels[inside][near]
+            # The nearest assigned row among the fitted ones (a few thousand): as good a guide, far cheaper.
+            anchors = inner.fitted_rows[inner.labels[inner.fitted_rows] >= 0]
+            if len(anchors) == 0:
+                anchors = np.flatnonzero(inside)
+            _, near = cKDTree(x[anchors]).query(x[~inside], k=1)
+            parts[~inside] = inner.labels[anchors[near]]
         for s in range(inner.n_clusters):
             labels[idx[parts == s]] = c if s == 0 else next_label
             next_label += 0 if s == 0 else 1
