@@ -21,11 +21,12 @@ from clarion.identity.ise_cli import (
     EXIT_TLS,
     EXIT_UNREACHABLE,
     base_url,
+    classify,
 )
 from clarion.store.falkordb_store import FalkorDBStore
 from tests.fakes.ers.server import ERSServer
 from tests.fakes.pxgrid.certs import Pki, make_pki
-from tests.integration.test_ers import ADMIN, _lab_policy, cells, sgacl_names, sgt_rows
+from tests.integration.test_ers import ADMIN, OPERATOR, _lab_policy, cells, sgacl_names, sgt_rows
 
 pytestmark = pytest.mark.integration
 
@@ -210,6 +211,32 @@ def test_unreachable_host_is_exit_3(pki: Pki, cli_store: FalkorDBStore) -> None:
     assert r.exit_code == EXIT_UNREACHABLE
     assert f"cannot reach ISE ERS at https://127.0.0.1:{port}" in r.stderr
     assert "is ERS enabled" in r.stderr
+
+
+def test_slow_ise_is_a_timeout_not_a_hang(ers: ERSServer, pki: Pki, cli_store: FalkorDBStore) -> None:
+    ers.state.delay_s = 2.0
+    r = sync(env_for(ers, pki), "--timeout", "1")
+    assert r.exit_code == EXIT_UNREACHABLE
+    assert "did not answer within 1 s (3 tries) while listing Security Groups (sgt)" in r.stderr
+    assert sgacl_names(cli_store) == set()
+
+
+def test_an_ers_operator_account_is_enough(ers: ERSServer, pki: Pki, cli_store: FalkorDBStore) -> None:
+    env = env_for(ers, pki, CLARION_ISE_ERS_USER=OPERATOR[0], CLARION_ISE_ERS_PASSWORD=OPERATOR[1])
+    assert summary(sync(env, "--concurrency", "2"))["security_groups"] == 16
+    assert len(sgt_rows(cli_store)) == 17  # ISE's 16 and ANY (named by the ANY-ANY cell)
+
+
+def test_403_names_the_roles_and_ers_switch() -> None:
+    from clarion.sources.ers import ERSConfig
+    from clarion.sources.ers_models import error_for
+
+    config = ERSConfig("https://ise.corp.local:9060", "clarion-ers", "x")
+    failure = classify(error_for(403, "GET", "/ers/config/sgt", None), config, "listing Security Groups (sgt)")
+    assert failure.code == EXIT_AUTH
+    assert "HTTP 403" in str(failure)
+    assert "ERS Read/Write" in str(failure)
+    assert "ERS Admin/ERS Operator role" in str(failure)
 
 
 def test_settings_errors_name_the_variables(tmp_path: Path, pki: Pki) -> None:

@@ -174,8 +174,14 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+def _tls_failure(exc: BaseException) -> bool:
+    """A handshake or certificate error; SSLWantRead/Write only say a read was pending when something else hit."""
+    return isinstance(exc, ssl.SSLError) and not isinstance(exc, (ssl.SSLWantReadError, ssl.SSLWantWriteError))
+
+
 def classify(exc: Exception, config: ERSConfig, phase: str) -> SyncFailedError:
     """Turn what the read raised into the operator's message and exit code."""
+    from clarion.sources.ers import GET_RETRIES
     from clarion.sources.ers_models import ERSAuthError, ERSError, ERSForbiddenError
 
     target = config.base_url
@@ -194,13 +200,22 @@ def classify(exc: Exception, config: ERSConfig, phase: str) -> SyncFailedError:
             EXIT_AUTH,
         )
     chain = _chain(exc)
-    if any(isinstance(e, ssl.SSLError) for e in chain) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
-        how = f"with the CA bundle {config.verify}" if isinstance(config.verify, str) else "with the system CAs"
+    if any(isinstance(e, httpx.TimeoutException) and not isinstance(e, httpx.ConnectTimeout) for e in chain):
         return SyncFailedError(
-            f"TLS with ISE at {target} failed while {phase}: {exc}. Its admin certificate did not verify {how}: "
-            "pass the CA that signed it with --ca-file (or CLARION_ISE_CA_FILE); " + nothing,
-            EXIT_TLS,
+            f"ISE ERS at {target} did not answer within {config.timeout_s:g} s ({1 + GET_RETRIES} tries) "
+            f"while {phase}: {exc}. "
+            "ISE may be overloaded: retry later, raise --timeout or lower --concurrency; " + nothing,
+            EXIT_UNREACHABLE,
         )
+    if any(_tls_failure(e) for e in chain) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        how = f"with the CA bundle {config.verify}" if isinstance(config.verify, str) else "with the system CAs"
+        hint = (
+            f"ISE's admin certificate did not verify {how}: pass the CA that signed it with --ca-file "
+            "(or CLARION_ISE_CA_FILE)"
+            if any("CERTIFICATE_VERIFY_FAILED" in str(e) for e in chain)
+            else "the TLS handshake failed: is this ISE's ERS port, and does it speak TLS 1.2 or later?"
+        )
+        return SyncFailedError(f"TLS with ISE at {target} failed while {phase}: {exc}. {hint}; " + nothing, EXIT_TLS)
     if any(isinstance(e, (httpx.ConnectError, httpx.TimeoutException, OSError)) for e in chain):
         return SyncFailedError(
             f"cannot reach ISE ERS at {target} while {phase}: {exc}. Is the host right, is ERS enabled on it (it "
