@@ -266,6 +266,20 @@ def test_settings_file(ers: ERSServer, pki: Pki, cli_store: FalkorDBStore, tmp_p
     assert r.stderr == ""
 
 
+def test_store_problems_are_reported_not_raised(ers: ERSServer, pki: Pki) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    r = sync(env_for(ers, pki, CLARION_GRAPH_URL="ftp://graph.corp.local"))
+    assert r.exit_code == EXIT_SETTINGS
+    assert "unknown scheme" in r.stderr
+    assert ers.state.requests == []  # refused before asking ISE anything
+    r = sync(env_for(ers, pki, CLARION_GRAPH_URL=f"falkordb://127.0.0.1:{closed}"))
+    assert r.exit_code == 1
+    assert f"cannot open the graph store (falkordb://127.0.0.1:{closed}): Error 111" in r.stderr
+    assert "Traceback" not in r.output
+
+
 def test_base_url() -> None:
     assert base_url("ise-pan.corp.local", 9060) == "https://ise-pan.corp.local:9060"
     assert base_url("10.1.2.3", 443) == "https://10.1.2.3:443"

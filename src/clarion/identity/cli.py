@@ -178,6 +178,13 @@ def _open_store(env_file: Path | None = None) -> GraphStore:
         settings = Settings(_env_file=env_file) if env_file is not None else Settings()
     except ValidationError as e:
         raise _fail(f"invalid settings:\n{e}") from None
-    store = open_store(settings)
-    store.ensure_schema()
+    try:
+        store = open_store(settings)
+    except Exception as e:  # each store's client raises its own kinds; the operator needs which store and why
+        raise _fail(f"cannot open the graph store ({settings.graph_url or settings.data_dir}): {e}", 1) from None
+    try:
+        store.ensure_schema()
+    except Exception as e:
+        store.close()
+        raise _fail(f"graph store {settings.graph_url or settings.data_dir} is not usable: {e}", 1) from None
     return store

@@ -117,7 +117,7 @@ class Progress:
 
     def phase(self, message: str) -> None:
         if not self.quiet:
-            typer.echo(("\r" if sys.stderr.isatty() else "") + message + " " * 10, err=True)
+            typer.echo(f"\r{message:<60}" if sys.stderr.isatty() else message, err=True)
 
 
 class _CountingTransport(httpx.AsyncBaseTransport):
@@ -260,6 +260,7 @@ def ise_sync(
     Example: `clarion ise sync --host ise-pan.corp.local --user clarion-ers --ca-file ise-ca.pem`
     """
     config = _config(host, port, user, ca_file, insecure, timeout, page_size, concurrency, csrf, env_file)
+    _check_store_settings(env_file)  # a bad CLARION_GRAPH_URL fails now, not after a long read
     if insecure:
         typer.secho(
             "WARNING: --insecure: ISE's certificate is NOT verified. Anyone on the path can impersonate ISE and "
@@ -314,6 +315,15 @@ def _config(
         raise _fail(f"ISE settings: {e}", EXIT_SETTINGS) from None
 
 
+def _check_store_settings(env_file: Path | None) -> None:
+    from clarion.config import Settings
+
+    try:
+        Settings(_env_file=env_file) if env_file is not None else Settings()
+    except ValidationError as e:
+        raise _fail(f"invalid store settings (CLARION_*):\n{e}", EXIT_SETTINGS) from None
+
+
 def _check_env_file(path: Path) -> None:
     if not path.is_file():
         raise _fail(f"--env-file {path}: no such file", EXIT_SETTINGS)
@@ -337,7 +347,11 @@ def _merge(policy: TrustSecConfig, env_file: Path | None) -> tuple[TrustSecSyncR
         rows = store.read("query/identity_trustsec_sgts", {"values": list(range(ANY_SGT_VALUE + 1))})
         return result, sum(1 for r in rows if r.get("ise_deleted_at") is not None)
     except StoreError as e:
-        raise _fail(f"ISE sync: the ERS read succeeded but the graph store failed: {e}", EXIT_ERS) from None
+        raise _fail(
+            f"ISE sync: the ERS read succeeded but the graph store failed: {e}. Nothing was removed; what merged "
+            "before the failure stays and the next run completes it",
+            EXIT_ERS,
+        ) from None
     finally:
         store.close()
 
