@@ -183,7 +183,9 @@ def _describe_one(
         m, o = member[c], other[c]
         lift = (m + SHARE_FLOOR) / (o + SHARE_FLOOR)
         for j in np.flatnonzero((m >= 0.3) & (lift >= 1.5)):
-            score = float(m[j] * np.log(lift[j]))
+            # Coverage counts twice: a cluster is named after what (nearly) all its members do, not
+            # after a telling extra half of them have (laptops: Teams media before direct IPP printing).
+            score = float(m[j] ** 2 * np.log(lift[j]))
             candidates.append((score, direction, int(j), float(m[j]), float(o[j]), float(lift[j])))
     # Order by score, ties by name, so equal input gives equal labels.
     candidates.sort(key=lambda t: (-t[0], t[1], f.service_names[t[2]]))
