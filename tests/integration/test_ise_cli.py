@@ -99,7 +99,7 @@ def test_sync_into_the_embedded_store_of_the_data_dir(ers: ERSServer, pki: Pki, 
     assert out["requests"] == 3 + 18 + 5 + 2
     assert "SGTs: 18 read" in r.stderr
     assert "egress matrix cells: 2 read" in r.stderr
-    assert "merged 18 SGTs, 5 SGACLs, 2 egress matrix cells" in r.stderr
+    assert "merged 18 SGTs, 5 SGACLs, 2 egress matrix cells (28 ERS requests" in r.stderr
     store = FalkorDBStore.embedded(tmp_path / "data", graph="isecli")  # the command stopped its store: reopen it
     try:
         sgts = sgt_rows(store)
@@ -142,7 +142,8 @@ def test_deleted_sgt_devices_carry_is_kept_and_counted(ers: ERSServer, pki: Pki,
     r = sync(env)
     out = summary(r)
     assert (out["deleted_sgts"], out["removed_sgts"], out["kept_deleted_sgts"]) == (2, 1, 1)
-    assert "1 SGTs ISE deleted are kept, marked deleted" in r.stderr
+    assert "removed 0 SGACLs and 1 SGTs that ISE no longer has" in r.stderr
+    assert "kept 1 SGTs ISE deleted, marked deleted, because devices still carry them (2 found" in r.stderr
     sgts = sgt_rows(cli_store)
     assert 41 not in sgts
     assert (sgts[40]["name"], sgts[40]["id"]) == ("Lab", None)
@@ -191,8 +192,7 @@ def test_untrusted_certificate_is_exit_4(ers: ERSServer, pki: Pki, cli_store: Fa
 
 
 def test_insecure_works_but_warns_loudly(ers: ERSServer, pki: Pki, cli_store: FalkorDBStore) -> None:
-    env = env_for(ers, pki)
-    del env["CLARION_ISE_CA_FILE"]
+    env = env_for(ers, pki, CLARION_ISE_CA_FILE="")  # empty is unset
     r = sync(env, "--insecure", "--quiet")
     assert summary(r)["security_groups"] == 16
     assert "WARNING: --insecure: ISE's certificate is NOT verified" in r.stderr

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -66,6 +66,11 @@ class ISESettings(BaseSettings):
     timeout_s: float = Field(default=30.0, gt=0, le=600)
     page_size: int = Field(default=100, ge=1, le=100)
     max_concurrency: int = Field(default=8, ge=1, le=50)
+
+    @field_validator("host", "ers_user", "ers_password", "ca_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: object) -> object:
+        return None if v == "" else v
 
 
 class SyncFailedError(Exception):
@@ -358,14 +363,15 @@ def _merge(policy: TrustSecConfig, env_file: Path | None) -> tuple[TrustSecSyncR
 
 def _report(result: TrustSecSyncResult, kept: int, progress: Progress, config: ERSConfig, quiet: bool) -> None:
     if not quiet:
-        typer.echo(
-            f"merged {result.security_groups} SGTs, {result.sgacls} SGACLs, {result.egress_cells} egress matrix cells; "
-            f"ISE no longer has {result.removed_sgacls} SGACLs (removed) and {result.deleted_sgts} SGTs; "
-            f"removed {result.removed_sgts} SGTs nothing refers to; {kept} SGTs ISE deleted are kept, marked "
-            "deleted, because devices still carry them; "
-            f"{progress.requests} ERS requests, {result.seconds:.2f} s merging",
-            err=True,
+        lines = (
+            f"merged {result.security_groups} SGTs, {result.sgacls} SGACLs, {result.egress_cells} egress matrix cells "
+            f"({progress.requests} ERS requests, merge {result.seconds:.2f} s)",
+            f"removed {result.removed_sgacls} SGACLs and {result.removed_sgts} SGTs that ISE no longer has "
+            "(and nothing refers to)",
+            f"kept {kept} SGTs ISE deleted, marked deleted, because devices still carry them "
+            f"({result.deleted_sgts} found deleted by this read)",
         )
+        typer.echo("\n".join(lines), err=True)
     summary = {
         "host": config.base_url, "security_groups": result.security_groups, "sgacls": result.sgacls,
         "egress_cells": result.egress_cells, "removed_sgacls": result.removed_sgacls,
