@@ -8,6 +8,7 @@ deterministic sample and every other device takes the outcome of its nearest sam
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -61,22 +62,33 @@ def _hdbscan(x: Floats, min_cluster_size: int, min_samples: int) -> tuple[Ints, 
 def canonical_labels(labels: Ints, keys: list[str]) -> Ints:
     """Renumber clusters by size (largest first), ties by their smallest member key: order-free ids."""
     out = np.full(len(labels), -1, dtype=np.int64)
-    found = [int(v) for v in np.unique(labels) if v >= 0]
-    order = []
-    for v in found:
-        idx = np.flatnonzero(labels == v)
-        order.append((-len(idx), min(keys[i] for i in idx), v))
-    for new, (_, _, old) in enumerate(sorted(order)):
-        out[labels == old] = new
+    found = labels >= 0
+    if not found.any():
+        return out
+    rank = np.empty(len(keys), dtype=np.int64)
+    rank[np.argsort(np.asarray(keys), kind="stable")] = np.arange(len(keys))
+    clusters, inv = np.unique(labels[found], return_inverse=True)
+    inv = inv.ravel()
+    size = np.bincount(inv, minlength=len(clusters))
+    first = np.full(len(clusters), len(keys), dtype=np.int64)
+    np.minimum.at(first, inv, rank[found])
+    new = np.empty(len(clusters), dtype=np.int64)
+    new[np.lexsort((first, -size))] = np.arange(len(clusters))
+    out[found] = new[inv]
     return out
 
 
+@functools.lru_cache(maxsize=1 << 19)
+def _key_digest(seed: int, key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest(), "big")
+
+
 def sample_rows(keys: list[str], m: int, seed: int) -> Ints:
-    """``m`` rows chosen by a hash of the device key: the same devices are chosen whatever their order."""
-    digests = np.array(
-        [int.from_bytes(hashlib.blake2b(f"{seed}:{k}".encode(), digest_size=8).digest(), "big") for k in keys],
-        dtype=np.uint64,
-    )
+    """``m`` rows chosen by a hash of the device key: the same devices are chosen whatever their order.
+
+    Digests are cached: refinement samples the same devices' keys again at each level.
+    """
+    digests = np.array([_key_digest(seed, k) for k in keys], dtype=np.uint64)
     return np.sort(np.argsort(digests, kind="stable")[:m]).astype(np.int64)
 
 
