@@ -52,13 +52,42 @@ def test_an_item_holding_the_list_separator_is_caught_not_misaligned() -> None:
         columns_of("here", ["src", "dst", "port"], rows, ("dst", "port"), _text_lists)
 
 
-def test_a_real_falkordb_refuses_a_snapshot_it_cannot_split_safely(store: FalkorDBStore) -> None:
+FLOW = "{protocol: 6, port: 443, bytes: 10, packets: 1, flows: 1, first_seen: 0, last_seen: 0, day: 0}"
+
+
+def test_a_real_falkordb_reads_any_uid_and_refuses_a_null_in_a_list(store: FalkorDBStore) -> None:
     store._graph.query(
-        "CREATE (:Device {uid: '02:00:00:00:00:01', local: true})-[:FLOWS_TO {protocol: 6, port: 443, bytes: 10, "
-        "packets: 1, flows: 1, first_seen: 0, last_seen: 0, day: 0}]->(:Device {uid: 'odd, uid', local: false})"
+        f"CREATE (:Device {{uid: 'a', local: true}})-[:FLOWS_TO {FLOW}]->(:Device {{uid: 'odd, [uid]'}})"
     )
-    with pytest.raises(StoreError, match="flatten to different lengths"):
+    snap = read_snapshot(store, 0, 10)
+    assert snap.device_ids == ["a", "odd, [uid]"]
+    assert snap.edges[["src", "dst", "port"]].tolist() == [(0, 1, 443)]
+    store._graph.query(
+        "MATCH (a:Device {uid: 'a'}), (b:Device {uid: 'odd, [uid]'}) CREATE (a)-[:FLOWS_TO {day: 0}]->(b)"
+    )
+    with pytest.raises(
+        StoreError,
+        match=r"lengths \{'dst': 2, 'protocol': 1, .*'day': 2\}; each must come from one collect\(\) and hold no null",
+    ):
         read_snapshot(store, 0, 10)
+
+
+def test_a_node_id_reused_during_the_read_is_refused(store: FalkorDBStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store._graph.query(f"CREATE (:Device {{uid: 'a', local: true}})-[:FLOWS_TO {FLOW}]->(:Device {{uid: 'b'}})")
+    real = store.read_columns
+
+    def replace_b_first(*args: object, **kwargs: object) -> object:
+        # ingest and identity correlation run while clustering reads: 'b' goes, a new device takes its id
+        store._graph.query("MATCH (b:Device {uid: 'b'}) DETACH DELETE b")
+        store._graph.query(f"MATCH (a:Device {{uid: 'a'}}) CREATE (a)-[:FLOWS_TO {FLOW}]->(:Device {{uid: 'c'}})")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "read_columns", replace_b_first)
+    ids = dict(store.read_rows("query/snapshot_devices")[1][i][:2] for i in range(2))
+    with pytest.raises(StoreError, match=r"node id \d+ belonged to device 'b' and now to 'c'"):
+        read_snapshot(store, 0, 10, slices=1, connections=1)
+    assert ids  # the ids were real node ids
+    assert all(type(k) is int for k in ids)
 
 
 def test_a_real_falkordb_reads_the_values_it_stores(store: FalkorDBStore) -> None:
@@ -89,7 +118,9 @@ def stub() -> BoltStub:
 def test_neo4j_reads_the_snapshot_as_columns(stub: BoltStub) -> None:
     store = Neo4jStore(f"bolt://127.0.0.1:{stub.port}", user="clarion", password=stub.password)
     stub.plan = [
-        Records(["uid", "local", "sgt", "profile"], [["a", 1, 4, "Cisco-IP-Phone"], ["b", 0, None, None]]),
+        Records(
+            ["node", "uid", "local", "sgt", "profile"], [["a", "a", 1, 4, "Cisco-IP-Phone"], ["b", "b", 0, None, None]]
+        ),
         Records(
             ["src", "n", "dst", "protocol", "port", "bytes", "packets", "flows", "first_seen", "last_seen", "day"],
             [["a", 2, ["b", "b"], [6, 17], [443, 53], [10, 20], [1, 2], [1, 1], [5, 6], [7, 8], [0, 1]]],

@@ -45,10 +45,34 @@ def slice_bounds(uids: list[str], slices: int) -> list[tuple[str, str | None]]:
     return list(zip(starts, [*cuts, None], strict=True))
 
 
+class NodeIndex:
+    """Snapshot positions of the store's node keys: uid strings (a dict) or FalkorDB node ids (a sorted array)."""
+
+    def __init__(self, nodes: list[Any]) -> None:
+        self.ints = bool(nodes) and all(type(n) is int for n in nodes)
+        self.by_key: dict[Any, int] = {}
+        self.order = np.zeros(0, dtype=np.int64)
+        self.sorted = np.zeros(0, dtype=np.int64)
+        if self.ints:
+            ids = np.array(nodes, dtype=np.int64)
+            self.order = np.argsort(ids, kind="stable")
+            self.sorted = ids[self.order]
+        else:
+            self.by_key = {n: i for i, n in enumerate(nodes)}
+
+    def positions(self, keys: Column) -> npt.NDArray[np.int64]:
+        """Positions of ``keys``; -1 for a node the device read did not see (created since)."""
+        if not self.ints:
+            return np.fromiter(map(self.by_key.get, keys, repeat(-1)), dtype=np.int64, count=len(keys))
+        ids = np.asarray(keys, dtype=np.int64)
+        at = np.searchsorted(self.sorted, ids).clip(0, len(self.sorted) - 1)
+        return np.where(self.sorted[at] == ids, self.order[at], -1).astype(np.int64)
+
+
 def read_flow_slice(
-    store: GraphStore, index: dict[str, int], day_from: int, day_to: int, bounds: tuple[str, str | None]
+    store: GraphStore, index: NodeIndex, day_from: int, day_to: int, bounds: tuple[str, str | None]
 ) -> tuple[npt.NDArray[np.void], Column, int]:
-    """One slice of the flow rows as an EDGE_DTYPE table, its source uids, and how many rows it dropped."""
+    """One slice of the flow rows as an EDGE_DTYPE table, its source keys, and how many rows it dropped."""
     params = {"day_from": day_from, "day_to": day_to, "uid_from": bounds[0], "uid_to": bounds[1]}
     cols = store.read_columns("query/snapshot_edges", params, lists=("dst", *_VALUES))
     if not cols:  # the graph does not exist yet
@@ -56,10 +80,11 @@ def read_flow_slice(
     n = cols["n"]
     if int(n.sum()) != len(cols["dst"]):
         raise StoreError(
-            f"query/snapshot_edges {bounds}: the lists hold {len(cols['dst'])} rows but the counts say {int(n.sum())}"
+            f"query/snapshot_edges {bounds}: the lists hold {len(cols['dst'])} rows but the counts say "
+            f"{int(n.sum())} (a null value in a list?)"
         )
-    src = _positions(index, cols["src"])
-    dst = _positions(index, cols["dst"])
+    src = index.positions(cols["src"])
+    dst = index.positions(cols["dst"])
     src_rows = np.repeat(src, n)
     keep = (src_rows >= 0) & (dst >= 0)
     dropped = len(keep) - int(keep.sum())
@@ -71,9 +96,10 @@ def read_flow_slice(
     return edges, cols["src"], dropped
 
 
-def _positions(index: dict[str, int], uids: Column) -> npt.NDArray[np.int64]:
-    """Snapshot positions of ``uids``; -1 for a device the device read did not see (created since)."""
-    return np.fromiter(map(index.get, uids, repeat(-1)), dtype=np.int64, count=len(uids))
+def _devices(store: GraphStore) -> tuple[list[Any], list[list[Any]]]:
+    """(node keys, rows of node, uid, local, sgt, profile) of every device."""
+    _, rows = store.read_rows("query/snapshot_devices")
+    return [r[0] for r in rows], rows
 
 
 def read_snapshot(
@@ -87,12 +113,13 @@ def read_snapshot(
 ) -> GraphSnapshot:
     """Everything clustering reads, in bulk: no query per device, no Python object per flow value."""
     progress(0.0, "reading devices")
-    _, devices = store.read_rows("query/snapshot_devices")
-    uids = [str(r[0]) for r in devices]
-    index = {u: i for i, u in enumerate(uids)}
-    local = np.array([int(r[1]) == 1 for r in devices], dtype=np.bool_)
-    sgt = [None if r[2] is None else int(r[2]) for r in devices]
-    profile = [None if r[3] is None else str(r[3]) for r in devices]
+    nodes, devices = _devices(store)
+    index = NodeIndex(nodes)
+    uids = [str(r[1]) for r in devices]
+    local = np.array([int(r[2]) == 1 for r in devices], dtype=np.bool_)
+    sgt = [None if r[3] is None else int(r[3]) for r in devices]
+    profile = [None if r[4] is None else str(r[4]) for r in devices]
+    by_uid = {u: i for i, u in enumerate(uids)}
     del devices
     bounds = slice_bounds(uids, max(1, slices))
     progress(0.1, f"reading flows of {len(uids)} devices in {len(bounds)} slices")
@@ -103,6 +130,8 @@ def read_snapshot(
         tables, sources, dropped = _gather(parts, progress)
         grp_rows = groups_rows.result()[1]
         names = {int(v): str(n) for v, n in names_rows.result()[1]}
+    if index.ints:
+        _check_ids_kept(store, nodes, uids)
     all_sources = np.concatenate(sources) if sources else np.zeros(0, dtype=object)
     if len(set(all_sources.tolist())) != len(all_sources):
         raise StoreError("query/snapshot_edges: a source device appeared in two slices; the slice bounds overlap")
@@ -112,7 +141,7 @@ def read_snapshot(
         log.info("snapshot: %d flow rows touch devices created during the read; left for the next run", dropped)
     groups: list[list[str]] = [[] for _ in uids]
     for uid, grp in grp_rows:
-        pos = index.get(str(uid))
+        pos = by_uid.get(str(uid))
         if pos is not None:
             groups[pos].append(str(grp))
     progress(1.0, f"snapshot: {len(uids)} devices, {len(edges)} flow rows")
@@ -120,6 +149,19 @@ def read_snapshot(
         device_ids=uids, local=local, edges=edges, ad_groups=groups if grp_rows else None,
         profile=profile if any(p is not None for p in profile) else None, sgt=sgt, sgt_names=names,
     )  # fmt: skip
+
+
+def _check_ids_kept(store: GraphStore, nodes: list[Any], uids: list[str]) -> None:
+    """Refuse a read during which a node id changed hands (a device deleted, its id reused by a new one)."""
+    later_nodes, later = _devices(store)
+    now = {n: str(r[1]) for n, r in zip(later_nodes, later, strict=True)}
+    moved = [(n, u, now[n]) for n, u in zip(nodes, uids, strict=True) if n in now and now[n] != u]
+    if moved:
+        n, before, after = moved[0]
+        raise StoreError(
+            f"query/snapshot_edges: node id {n} belonged to device {before!r} and now to {after!r} "
+            f"({len(moved)} such): devices were replaced during the snapshot read; run the clustering again"
+        )
 
 
 def _gather(

@@ -122,6 +122,7 @@ def columns_of(
     lengths = {name: len(out[name]) for name in lists if name in out}
     if len(set(lengths.values())) > 1:
         raise StoreError(
-            f"{where}: list columns flatten to different lengths {lengths}; each must come from one collect()"
+            f"{where}: list columns flatten to different lengths {lengths}; "
+            "each must come from one collect() and hold no null"
         )
     return out
