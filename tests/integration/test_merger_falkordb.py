@@ -15,6 +15,14 @@ def graph_store(store: FalkorDBStore) -> FalkorDBStore:
     return store
 
 
+def test_domain_logins_take_the_fast_path() -> None:
+    """``DOMAIN\\user`` rows render as JSON text (fast); only real ``\\u`` escapes need the client's path."""
+    from clarion.store.falkordb_store import render_literal
+
+    assert render_literal([["CORP\\user1", 1]]) == '[["CORP\\\\user1",1]]'
+    assert "\\u" not in render_literal([["ctl\x01", 1]])  # a control character: the client's path, no escape
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -27,6 +35,9 @@ def graph_store(store: FalkorDBStore) -> FalkorDBStore:
         '"src":"x"',
         "{brace}",
         "\\u0041",
+        "CORP\\user1",
+        "two\\\\upper",
+        "slash\\\x01ctl",
     ],
 )
 def test_parameters_round_trip_exactly(store: FalkorDBStore, text: str) -> None:

@@ -223,18 +223,23 @@ def params_header(params: Mapping[str, Any]) -> str:
     return "CYPHER " + " ".join(f"{k}={render_literal(v)}" for k, v in params.items()) + " "
 
 
+#: A ``\\u`` escape in JSON text: a ``u`` after an odd number of backslashes.
+_UNICODE_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u")
+
+
 def render_literal(value: Any) -> str:
     """A Cypher literal for ``value``; rows of lists take a C-speed path (json), the rest the client's.
 
     JSON arrays of numbers, strings, booleans and null are valid Cypher literals, except for
-    ``\\u`` escapes, which FalkorDB does not decode: text needing them takes the client's path.
+    ``\\u`` escapes, which FalkorDB does not decode: text needing them (control characters) takes the
+    client's path. An escaped backslash before a ``u`` (``CORP\\user``) is not such an escape.
     """
     if isinstance(value, list) and value and isinstance(value[0], list):
         try:
             text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError):
             text = ""
-        if text and "\\u" not in text and "{" not in text:
+        if text and "{" not in text and ("\\u" not in text or not _UNICODE_ESCAPE.search(text)):
             return text
     return str(stringify_param_value(value))
 
