@@ -191,6 +191,15 @@ def test_untrusted_certificate_is_exit_4(ers: ERSServer, pki: Pki, cli_store: Fa
     assert sgacl_names(cli_store) == set()
 
 
+def test_a_ca_file_that_is_not_pem_is_a_settings_error(ers: ERSServer, pki: Pki, tmp_path: Path) -> None:
+    junk = tmp_path / "ca.pem"
+    junk.write_text("not a certificate\n")
+    r = sync(env_for(ers, pki, CLARION_ISE_CA_FILE=str(junk)))
+    assert r.exit_code == EXIT_SETTINGS
+    assert f"CA bundle {junk}: cannot be loaded" in r.stderr
+    assert ers.state.requests == []
+
+
 def test_insecure_works_but_warns_loudly(ers: ERSServer, pki: Pki, cli_store: FalkorDBStore) -> None:
     env = env_for(ers, pki, CLARION_ISE_CA_FILE="")  # empty is unset
     r = sync(env, "--insecure", "--quiet")
@@ -217,7 +226,7 @@ def test_slow_ise_is_a_timeout_not_a_hang(ers: ERSServer, pki: Pki, cli_store: F
     ers.state.delay_s = 2.0
     r = sync(env_for(ers, pki), "--timeout", "1")
     assert r.exit_code == EXIT_UNREACHABLE
-    assert "did not answer within 1 s (3 tries) while listing Security Groups (sgt)" in r.stderr
+    assert "did not answer within 1 s (3 tries) while reading Security Groups (sgt)" in r.stderr
     assert sgacl_names(cli_store) == set()
 
 
@@ -232,7 +241,7 @@ def test_403_names_the_roles_and_ers_switch() -> None:
     from clarion.sources.ers_models import error_for
 
     config = ERSConfig("https://ise.corp.local:9060", "clarion-ers", "x")
-    failure = classify(error_for(403, "GET", "/ers/config/sgt", None), config, "listing Security Groups (sgt)")
+    failure = classify(error_for(403, "GET", "/ers/config/sgt", None), config, "reading Security Groups (sgt)")
     assert failure.code == EXIT_AUTH
     assert "HTTP 403" in str(failure)
     assert "ERS Read/Write" in str(failure)

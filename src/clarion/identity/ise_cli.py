@@ -154,15 +154,23 @@ async def read_policy(config: ERSConfig, progress: Progress) -> TrustSecConfig:
     """SGTs, SGACLs, then the matrix (its cells name the other two by id), each phase reported."""
     from clarion.sources.ers_models import TrustSecConfig
 
-    async with ers_client(config, progress) as client:
-        phase = "listing Security Groups (sgt)"
+    try:
+        client = ers_client(config, progress)
+    except (ssl.SSLError, OSError) as exc:
+        raise SyncFailedError(
+            f"CA bundle {config.verify}: cannot be loaded ({exc}); give a PEM file with the CA certificate that "
+            "signed ISE's admin certificate",
+            EXIT_SETTINGS,
+        ) from exc
+    async with client:
+        phase = "reading Security Groups (sgt)"
         try:
             sgts = await client.security_groups()
             progress.phase(f"SGTs: {len(sgts)} read")
-            phase = "listing SGACLs (sgacl)"
+            phase = "reading SGACLs (sgacl)"
             acls = await client.sgacls()
             progress.phase(f"SGACLs: {len(acls)} read")
-            phase = "listing egress matrix cells (egressmatrixcell)"
+            phase = "reading egress matrix cells (egressmatrixcell)"
             cells = await client.egress_cells(sgts, acls)
             progress.phase(f"egress matrix cells: {len(cells)} read")
         except Exception as exc:
