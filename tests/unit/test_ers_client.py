@@ -141,3 +141,26 @@ def test_non_json_reply_is_an_error_not_a_crash() -> None:
 
     with pytest.raises(ERSError, match="reply is not JSON with root key 'Sgt'"):
         asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    ("result", "message"),
+    [
+        ({"total": "2", "resources": []}, "total is '2', expected a non-negative integer"),
+        ({"total": 1, "resources": {"id": "x"}}, "resources is dict, expected a list"),
+        ({"total": 1, "resources": [{"name": "no id"}]}, r"resources\[0\] has no id string"),
+        ({"total": 2, "resources": [{"id": "a"}], "nextPage": "page2"}, "nextPage is not an object"),
+    ],
+)
+def test_malformed_search_page_names_the_path(result: dict[str, Any], message: str) -> None:
+    """A page ISE could not have sent is an ERSError naming the request, not a KeyError from deep inside."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"SearchResult": result}, headers={"content-type": "application/json"})
+
+    async def go() -> list[str]:
+        async with _client(handler) as c:
+            return [i["id"] async for i in c.search("sgt")]
+
+    with pytest.raises(ERSError, match=f"GET /ers/config/sgt: .*malformed SearchResult: {message}"):
+        asyncio.run(go())

@@ -178,15 +178,13 @@ class ERSClient:
         pages = 0
         while True:
             result = await self.get_json(path, "SearchResult", params)
-            total = int(result.get("total", 0))
+            total, resources, nxt = _search_page(result, path)
             if total > MAX_RESOURCES:
                 raise ERSError(200, "GET", path, [f"{total} {resource} resources exceed the limit {MAX_RESOURCES}"])
-            resources = result.get("resources") or []
             for item in resources:
                 seen += 1
                 yield item
             pages += 1
-            nxt = (result.get("nextPage") or {}).get("href")
             if not nxt or not resources:
                 return
             if pages > math.ceil(total / self.config.page_size) + 1:
@@ -271,6 +269,28 @@ class ERSClient:
 
 def _with_id(cell: EgressCell, ise_id: str | None) -> EgressCell:
     return EgressCell(cell.src_sgt, cell.dst_sgt, cell.sgacls, cell.default_rule, cell.status, ise_id)
+
+
+def _search_page(result: dict[str, Any], path: str) -> tuple[int, list[dict[str, Any]], str | None]:
+    """total, resources and the next page's href of one SearchResult, checked: ISE's shape or a clear ERSError."""
+
+    def bad(what: str) -> ERSError:
+        return ERSError(200, "GET", path, [f"malformed SearchResult: {what}"])
+
+    total = result.get("total", 0)
+    if type(total) is not int or total < 0:
+        raise bad(f"total is {total!r}, expected a non-negative integer")
+    resources = result.get("resources") or []
+    if not isinstance(resources, list):
+        raise bad(f"resources is {type(resources).__name__}, expected a list")
+    for i, item in enumerate(resources):
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
+            raise bad(f"resources[{i}] has no id string")
+    nxt = result.get("nextPage")
+    if nxt is not None and not (isinstance(nxt, dict) and isinstance(nxt.get("href", ""), str)):
+        raise bad("nextPage is not an object with an href string")
+    href = (nxt or {}).get("href") or None
+    return total, resources, href
 
 
 def _same_host_path(href: str) -> str:
