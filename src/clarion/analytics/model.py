@@ -23,8 +23,8 @@ class ClusteringParams:
 
     #: Smallest group worth a cluster (and an SGT); None: 10, or 0.25 % of the devices if more.
     min_cluster_size: int | None = None
-    #: HDBSCAN's density smoothing: larger marks more devices as noise.
-    min_samples: int = 10
+    #: HDBSCAN's density smoothing: larger marks more devices as noise (20: measured on the synthetic campus).
+    min_samples: int = 20
     #: Dimensions the features are reduced to before HDBSCAN.
     svd_components: int = 12
     #: Re-cluster each cluster in its own projection (finds small roles the global projection blurs).
