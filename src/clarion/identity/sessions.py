@@ -8,8 +8,10 @@ batch is a single generation: one statement, applied atomically.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +61,82 @@ class SessionMergeResult:
     unresolved_sgt_names: set[str] = field(default_factory=set)
     ips: set[str] = field(default_factory=set)
     seconds: float = 0.0
+
+    def add(self, other: SessionMergeResult) -> None:
+        """Sum the counters of a part (a chunk) into this result."""
+        self.statements += other.statements
+        self.skipped_users += other.skipped_users
+        self.created += other.created
+        self.touched += other.touched
+        self.unresolved_sgt_names |= other.unresolved_sgt_names
+        self.ips |= other.ips
+
+
+class Writer:
+    """Applies chunks' writes in order on one thread while the caller reads and prepares the next chunk.
+
+    The queue holds ``depth`` chunks, so at most that many are prepared ahead. Once a write fails, the
+    writes queued after it are skipped and the error is raised to the caller at its next ``submit``,
+    ``drain`` or on leaving the ``with`` block: nothing after a failed chunk is written. With
+    ``pipelined=False`` (a batch of one chunk) every write runs at once in the caller's thread.
+    """
+
+    def __init__(self, *, pipelined: bool = True, depth: int = 1) -> None:
+        self.results: list[SessionMergeResult] = []
+        self._pipelined = pipelined
+        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def counters(self) -> SessionMergeResult:
+        """A result for one chunk's counters: written by one thread at a time (the queue orders them)."""
+        part = SessionMergeResult()
+        self.results.append(part)
+        return part
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self._raise()
+        if not self._pipelined:
+            job()
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="clarion-session-writer", daemon=True)
+            self._thread.start()
+        self._jobs.put(job)
+
+    def drain(self) -> None:
+        """Wait until every submitted write is done; raise the first write's error, if any."""
+        if self._thread is not None:
+            self._jobs.join()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                if job is None:
+                    return
+                if self._error is None:
+                    job()
+            except BaseException as e:  # handed to the caller's thread, raised there
+                self._error = e
+            finally:
+                self._jobs.task_done()
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if self._thread is not None:
+            self._jobs.put(None)  # the chunks queued before the caller stopped are still written, in order
+            self._thread.join()
+            self._thread = None
+        if exc_type is None:
+            self._raise()
 
 
 def generations(sessions: Iterable[Session]) -> list[list[Session]]:
@@ -226,9 +304,14 @@ def merge_sessions(
     switches = SwitchDirectory.load(store)
     gens = generations(batch)
     result.generations = len(gens)
-    for gen in gens:
-        for i in range(0, len(gen), chunk):
-            _merge_chunk(store, gen[i : i + chunk], switches, names, result)
+    pipelined = sum(-(-len(gen) // chunk) for gen in gens) > 1
+    with Writer(pipelined=pipelined) as writer:
+        for gen in gens:
+            for i in range(0, len(gen), chunk):
+                _merge_chunk(store, gen[i : i + chunk], switches, names, result, writer)
+            writer.drain()  # a later generation repeats this one's MACs: it reads what this one wrote
+    for part in writer.results:
+        result.add(part)
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -239,13 +322,16 @@ def _merge_chunk(
     switches: SwitchDirectory,
     names: Mapping[str, int],
     result: SessionMergeResult,
+    writer: Writer,
 ) -> None:
     """One chunk of one generation (each MAC once): classify against the cache or the graph, then write.
 
     An event the cache says only re-confirms the device is touched without a read: the touch is guarded by
     the ``identity_ts`` the cache expects, and if any guard fails (another writer moved the device) the
     chunk's touches are classified again against the graph. Every other event is classified after a read.
+    The chunk's counters go to a result of its own, summed by ``merge_sessions`` once the writer is done.
     """
+    counts = writer.counters()
     cache = cache_for(store)
     hot: dict[str, Row] = {}  # the cache entries classified against, kept for the touch's guard
     rest = []
@@ -256,10 +342,12 @@ def _merge_chunk(
         else:
             rest.append(s)
     touch = [s for s in part if s.mac in hot]
-    if touch and not _touch(store, touch, hot, cache, result):
-        rest += touch  # the guard failed for some: read their state and decide again (touching twice is harmless)
+    if touch:
+        writer.drain()  # its answer decides what is read next, and nothing may follow a failed chunk
+        if not _touch(store, touch, hot, cache, counts):
+            rest += touch  # the guard failed for some: read their state and decide again (touching twice is harmless)
     if rest:
-        _merge_read(store, rest, switches, names, result, cache)
+        _merge_read(store, rest, switches, names, counts, cache, writer)
 
 
 def _touch(
@@ -292,8 +380,15 @@ def _merge_read(
     names: Mapping[str, int],
     result: SessionMergeResult,
     cache: IdentityCache,
+    writer: Writer,
 ) -> None:
-    """Classify against the graph (cache entries validated by ``identity_ts``), then create, merge or touch."""
+    """Classify against the graph (cache entries validated by ``identity_ts``), then create, merge or touch.
+
+    The read and the statements' parameters are made here; the writes, and the cache entries of the rows
+    they wrote, are handed to ``writer``, so the next chunk is read and prepared while these are written.
+    The chunk's MACs and IPs differ from those of every other chunk of its generation, so that read cannot
+    see a write it depends on.
+    """
     confirmed = read_confirmed(store, [s.mac for s in part])
     current: dict[str, Row] = {}
     misses = []
@@ -310,29 +405,46 @@ def _merge_read(
     touch = [s for s in part if s.mac in current and unchanged(s, current[s.mac], switches)]
     touched = {s.mac for s in touch}
     full = [s for s in part if s.mac in confirmed and s.mac not in touched]
+    new_params: dict[str, Any] | None = None
     if new:
-        params = prepare(new, switches, names, result)
-        del params["ends"]  # a device new to the graph has no open binding to end
-        try:
-            store.write(NEW_STATEMENT, params)
-        except BatchConflictError:  # created concurrently (a flow batch): merge instead
-            for s in new:
-                cache.drop(s.mac)
-            full += new
-            new = []
-        result.statements += 1
-    stale: set[str] = set()
-    if touch and not _touch(store, touch, current, cache, result):
-        full += touch  # written concurrently since the read: the full path is right whatever the state is
-        stale = {s.mac for s in touch}
-    if full:
-        store.write(STATEMENT, prepare(full, switches, names, result))
-        result.statements += 1
-    for s in new + full:
-        before = current.get(s.mac)
-        if s.mac in stale or (before is not None and before.get("ts") is not None and s.timestamp_ms < before["ts"]):
-            cache.drop(s.mac)  # an old event arriving late: the graph's current state is not this one
-        else:
-            switch_id = switches.resolve(s.switch_id)[0] if s.switch_id else None
-            cache.put(s.mac, after_write(s, switch_id, before))
-    result.created += len(new)
+        new_params = prepare(new, switches, names, result)
+        del new_params["ends"]  # a device new to the graph has no open binding to end
+    scratch = SessionMergeResult()  # counters of the full path's parameters, kept if no fallback widens it
+    full_params = prepare(full, switches, names, scratch) if full else None
+
+    def write() -> None:
+        nonlocal new, full, full_params
+        if new_params is not None:
+            try:
+                store.write(NEW_STATEMENT, new_params)
+            except BatchConflictError:  # created concurrently (a flow batch): merge instead
+                for s in new:
+                    cache.drop(s.mac)
+                full = full + new
+                new = []
+                full_params = None
+            result.statements += 1
+        stale: set[str] = set()
+        if touch and not _touch(store, touch, current, cache, result):
+            full = full + touch  # written concurrently since the read: the full path is right whatever the state is
+            stale = {s.mac for s in touch}
+            full_params = None
+        if full:
+            if full_params is None:
+                full_params = prepare(full, switches, names, result)
+            else:
+                result.add(scratch)
+            store.write(STATEMENT, full_params)
+            result.statements += 1
+        for s in new + full:
+            before = current.get(s.mac)
+            if s.mac in stale or (
+                before is not None and before.get("ts") is not None and s.timestamp_ms < before["ts"]
+            ):
+                cache.drop(s.mac)  # an old event arriving late: the graph's current state is not this one
+            else:
+                switch_id = switches.resolve(s.switch_id)[0] if s.switch_id else None
+                cache.put(s.mac, after_write(s, switch_id, before))
+        result.created += len(new)
+
+    writer.submit(write)
