@@ -173,3 +173,27 @@ def test_bad_params_are_refused(kwargs: dict[str, object], message: str) -> None
     with pytest.raises(ParamsError) as err:
         ClusteringParams(**kwargs)  # type: ignore[arg-type]
     assert message in str(err.value)
+
+
+def test_distinct_buckets_per_device_agree_on_the_dense_and_sparse_routes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from clarion.analytics import features
+
+    dev = np.array([0, 0, 0, 2, 2, 3, 3, 3, 3], dtype=np.int64)
+    bucket = np.array([5, 5, 6, 7, 9, 5, 6, 7, 5], dtype=np.int64)
+    dense = features._distinct_per_device(dev, bucket, 5)
+    monkeypatch.setattr(features, "DENSE_DISTINCT_CELLS", 0)
+    sparse = features._distinct_per_device(dev, bucket, 5)
+    assert dense.tolist() == sparse.tolist() == [2.0, 0.0, 2.0, 3.0, 0.0]
+
+
+def test_a_port_is_rare_by_distinct_devices_not_by_flow_rows() -> None:
+    from clarion.analytics.features import PORT_RARE_LOW, _bucket_ports
+
+    # tcp/8080 on 3 devices (many rows), tcp/1234 on 2 devices, udp/53 on 4 devices, tcp/99 on 1 device.
+    protocol = np.array([6] * 6 + [6, 6] + [17] * 4 + [6], dtype=np.int64)
+    port = np.array([8080] * 6 + [1234, 1234] + [53] * 4 + [99], dtype=np.int64)
+    src = np.array([0, 0, 0, 1, 1, 1, 4, 4, 0, 1, 2, 3, 6], dtype=np.int64)
+    dst = np.array([9, 9, 9, 9, 9, 9, 5, 5, 8, 8, 8, 8, 6], dtype=np.int64)
+    out = _bucket_ports(protocol, port, src, dst, min_devices=4)
+    # 8080: devices {0, 1, 9} -> rare; 1234: {4, 5} -> rare; 53: {0..3, 8} -> kept; 99: {6} -> rare low.
+    assert out.tolist() == [PORT_RARE] * 8 + [53] * 4 + [PORT_RARE_LOW]

@@ -119,7 +119,7 @@ def cluster_features(
     labels[fit] = s_labels
     probs[fit] = s_probs
     rest = np.setdiff1d(np.arange(n), fit)
-    if len(rest):
+    if len(rest) and s_labels.max(initial=-1) >= 0:  # all-noise sample: the rest is noise, no search needed
         # scipy's KD-tree answered 1-NN queries ~5x faster than scikit-learn's here (ADR 0003).
         _, near = cKDTree(x[fit]).query(x[rest], k=1)
         labels[rest] = s_labels[near]

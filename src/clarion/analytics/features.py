@@ -136,16 +136,22 @@ def _bucket_ports(
     candidates = ported & (port < EPHEMERAL_FROM)
     if candidates.any():
         code = protocol[candidates] * 70_000 + port[candidates]
-        codes, idx = np.unique(code, return_inverse=True)
-        idx = idx.ravel()
+        # Codes are bounded (protocol < 256, port < 70,000): a presence table numbers them without sorting.
+        present = np.zeros(int(code.max()) + 1, dtype=np.bool_)
+        present[code] = True
+        codes = np.flatnonzero(present)
+        number = np.cumsum(present, dtype=np.int64) - 1
+        idx = number[code]
         span = int(max(src.max(), dst.max())) + 1
         both = np.concatenate([idx, idx])
+        # Devices as rows (each has few codes), so removing duplicate (device, code) pairs sorts short rows.
         devices = sp.csr_matrix(
-            (np.ones(len(both), dtype=np.int8), (both, np.concatenate([src[candidates], dst[candidates]]))),
-            shape=(len(codes), span),
+            (np.ones(len(both), dtype=np.int8), (np.concatenate([src[candidates], dst[candidates]]), both)),
+            shape=(span, len(codes)),
         )
         devices.sum_duplicates()
-        rare = np.isin(code, codes[np.diff(devices.indptr) < min_devices])
+        per_code = np.bincount(devices.indices, minlength=len(codes))
+        rare = (per_code < min_devices)[idx]
         sub = out[candidates]
         sub[rare] = np.where(port[candidates][rare] < 1024, PORT_RARE_LOW, PORT_RARE)
         out[candidates] = sub
@@ -423,12 +429,22 @@ def _scalars(
     return np.asarray(np.stack(cols, axis=1), dtype=np.float64)
 
 
+#: Up to this many device × bucket cells, distinct buckets are counted on a dense grid (bytes of memory).
+DENSE_DISTINCT_CELLS = 64_000_000
+
+
 def _distinct_per_device(dev: Ints, bucket: Ints, n: int) -> Floats:
     """How many distinct buckets each device touches (a sparse matrix sums duplicates in C)."""
     if len(dev) == 0:
         return np.zeros(n)
     b = bucket - bucket.min()
-    m = sp.csr_matrix((np.ones(len(dev), dtype=np.int8), (dev, b)), shape=(n, int(b.max()) + 1))
+    width = int(b.max()) + 1
+    if n * width <= DENSE_DISTINCT_CELLS:
+        # A dense presence grid (a day of hours: 24 columns) is O(rows); the sparse route sorts every row.
+        seen = np.zeros((n, width), dtype=np.bool_)
+        seen[dev, b] = True
+        return np.asarray(seen.sum(axis=1), dtype=np.float64)
+    m = sp.csr_matrix((np.ones(len(dev), dtype=np.int8), (dev, b)), shape=(n, width))
     m.sum_duplicates()
     return np.asarray(np.diff(m.indptr), dtype=np.float64)
 
