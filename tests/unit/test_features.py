@@ -197,3 +197,17 @@ def test_a_port_is_rare_by_distinct_devices_not_by_flow_rows() -> None:
     out = _bucket_ports(protocol, port, src, dst, min_devices=4)
     # 8080: devices {0, 1, 9} -> rare; 1234: {4, 5} -> rare; 53: {0..3, 8} -> kept; 99: {6} -> rare low.
     assert out.tolist() == [PORT_RARE] * 8 + [53] * 4 + [PORT_RARE_LOW]
+
+
+def test_services_are_numbered_exactly_as_a_sorted_unique_would() -> None:
+    from clarion.analytics.features import _number_services
+
+    rng = np.random.default_rng(3)
+    protocol = rng.choice([1, 6, 17, 47, 255], size=5000).astype(np.int64)
+    port = rng.choice([0, 22, 443, 65535, PORT_EPHEMERAL, PORT_RARE, 65538], size=5000).astype(np.int64)
+    codes, idx = _number_services(protocol, port)
+    want_codes, want_idx = np.unique(protocol * 70_000 + port, return_inverse=True)
+    assert codes.tolist() == want_codes.tolist()
+    assert idx.tolist() == want_idx.ravel().tolist()
+    empty = np.zeros(0, dtype=np.int64)
+    assert [len(a) for a in _number_services(empty, empty)] == [0, 0]

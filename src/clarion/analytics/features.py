@@ -135,13 +135,7 @@ def _bucket_ports(
     out = np.where(ported & (port >= EPHEMERAL_FROM), PORT_EPHEMERAL, out)
     candidates = ported & (port < EPHEMERAL_FROM)
     if candidates.any():
-        code = protocol[candidates] * 70_000 + port[candidates]
-        # Codes are bounded (protocol < 256, port < 70,000): a presence table numbers them without sorting.
-        present = np.zeros(int(code.max()) + 1, dtype=np.bool_)
-        present[code] = True
-        codes = np.flatnonzero(present)
-        number = np.cumsum(present, dtype=np.int64) - 1
-        idx = number[code]
+        codes, idx = _number_services(protocol[candidates], port[candidates])
         span = int(max(src.max(), dst.max())) + 1
         both = np.concatenate([idx, idx])
         # Devices as rows (each has few codes), so removing duplicate (device, code) pairs sorts short rows.
@@ -156,6 +150,27 @@ def _bucket_ports(
         sub[rare] = np.where(port[candidates][rare] < 1024, PORT_RARE_LOW, PORT_RARE)
         out[candidates] = sub
     return out
+
+
+def _number_services(protocol: npt.NDArray[np.int64], port: npt.NDArray[np.int64]) -> tuple[Ints, Ints]:
+    """``np.unique(protocol * 70_000 + port, return_inverse=True)`` by presence tables instead of a sort.
+
+    Protocols are below 256 and ports (with the bucket codes) below 70,000, so each table stays small
+    (70,000 cells per protocol seen) and millions of flow rows are numbered in linear time.
+    """
+    if len(protocol) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    seen = np.zeros(256, dtype=np.bool_)
+    seen[protocol] = True
+    protos = np.flatnonzero(seen)
+    rank = np.cumsum(seen, dtype=np.int64) - 1
+    dense = rank[protocol] * 70_000 + port
+    present = np.zeros(len(protos) * 70_000, dtype=np.bool_)
+    present[dense] = True
+    found = np.flatnonzero(present)
+    number = np.zeros(len(present), dtype=np.int64)
+    number[found] = np.arange(len(found))
+    return protos[found // 70_000] * 70_000 + found % 70_000, number[dense]
 
 
 def _family_matrix(protocols: npt.NDArray[np.int64], ports: npt.NDArray[np.int64]) -> sp.csr_matrix:
@@ -286,9 +301,7 @@ def _build_features(snapshot: GraphSnapshot, params: ClusteringParams) -> Featur
     min_devices = max(params.min_port_devices, int(np.ceil(params.min_port_share * len(rows))))
     port = _bucket_ports(proto, e["port"].astype(np.int64), src, dst, min_devices)
 
-    code = proto * 70_000 + port
-    svc_codes, svc_idx = np.unique(code, return_inverse=True)
-    svc_idx = svc_idx.ravel()
+    svc_codes, svc_idx = _number_services(proto, port)
     s = len(svc_codes)
     svc_proto = svc_codes // 70_000
     svc_port = svc_codes % 70_000
