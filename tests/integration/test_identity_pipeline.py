@@ -55,13 +55,13 @@ def test_a_failed_chunk_stops_the_bulk_and_nothing_after_it_is_written(store: Fa
     bulk = varied(500, T0)  # five chunks of 100 new devices, one generation
     failing = FailingStore(store, fail_at=3)
     with pytest.raises(StoreError, match="connection lost"):
-        merge_sessions(failing, bulk, chunk=100)  # type: ignore[arg-type]
+        merge_sessions(failing, bulk, chunk=100)
     assert failing.creates == 3  # chunk 4 was prepared and queued (the pause), but never sent
     assert "clarion-session-writer" in failing.threads  # the writes did run on the writer thread
     first_two = {s.mac for s in bulk[:200]}
     assert macs_in(store) == first_two
     assert [len(w) for w in failing.written] == [100, 100]
-    cache = cache_for(failing)  # type: ignore[arg-type]
+    cache = cache_for(failing)
     assert {s.mac for s in bulk if cache.peek(s.mac) is not None} == first_two  # only rows whose write succeeded
     # re-sending the whole batch completes it: the first two chunks now take the touch or merge path
     again = merge_sessions(store, bulk, chunk=100)

@@ -1,4 +1,5 @@
-"""``POST /api/v1/identity``: sessions, SGT names, SGACLs and matrix cells from the pxGrid service or a NAC feed.
+"""``POST /api/v1/identity``: sessions, SGT names, SGACLs, matrix cells and ISE's TrustSec deletes from the pxGrid
+service or a NAC feed.
 
 Validated whole before anything is written (422 naming the field path, 413 over the limits); admins and
 ``identity`` tokens (the pxGrid service's least-privilege role) may post.

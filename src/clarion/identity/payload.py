@@ -72,12 +72,17 @@ class IdentityBody(msgspec.Struct, forbid_unknown_fields=True):
     security_groups: list[SecurityGroupIn] = []
     sgacls: list[SgaclIn] = []
     deleted_sgacls: list[Name] = []
+    #: SGT values ISE deleted (pxGrid ``securityGroupTopic`` DELETE); see ``trustsec.apply_trustsec_deletes``.
+    deleted_security_groups: list[SgtValue] = []
     egress_cells: list[EgressCellIn] = []
     #: The egress cells are ISE's whole matrix: cells ISE no longer has are removed (after the merge).
     egress_complete: bool = False
 
     def rows(self) -> int:
-        return len(self.sessions) + len(self.security_groups) + len(self.sgacls) + len(self.egress_cells)
+        return (
+            len(self.sessions) + len(self.security_groups) + len(self.sgacls) + len(self.egress_cells)
+            + len(self.deleted_sgacls) + len(self.deleted_security_groups)
+        )  # fmt: skip
 
 
 class PayloadError(ValueError):
@@ -97,6 +102,7 @@ class IdentityBatch:
     security_groups: list[SecurityGroup] = field(default_factory=list)
     sgacls: list[Sgacl] = field(default_factory=list)
     deleted_sgacls: list[str] = field(default_factory=list)
+    deleted_security_groups: list[int] = field(default_factory=list)
     egress_cells: list[EgressCell] = field(default_factory=list)
     egress_complete: bool = False
 
@@ -145,6 +151,7 @@ def to_batch(body: IdentityBody, now_ms: int | None = None) -> IdentityBatch:
             for a in body.sgacls
         ],
         deleted_sgacls=list(body.deleted_sgacls),
+        deleted_security_groups=list(body.deleted_security_groups),
         egress_cells=[
             EgressCell(
                 src_sgt=c.src_sgt,

@@ -1,4 +1,4 @@
-"""One identity batch applied in a safe order: TrustSec names first, then sessions, then correlation.
+"""One identity batch applied in a safe order: TrustSec names and deletes first, then sessions, then correlation.
 
 Each statement is atomic and idempotent, so a failure part-way leaves whole, consistent facts (an SGT
 named, a generation of sessions merged) and re-sending the same batch completes it with the same result.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from clarion.identity.correlate import CorrelationResult, correlate
 from clarion.identity.payload import IdentityBatch
 from clarion.identity.sessions import SessionMergeResult, merge_sessions
-from clarion.identity.trustsec import merge_egress_cells, merge_security_groups, merge_sgacls
+from clarion.identity.trustsec import apply_trustsec_deletes, merge_egress_cells, merge_security_groups, merge_sgacls
 from clarion.store.port import GraphStore
 
 
@@ -26,13 +26,15 @@ class IdentityResult:
     sgacls: int
     egress_cells: int
     seconds: float
+    deleted_security_groups: int = 0
 
     def as_json(self) -> dict[str, object]:
         s, c = self.sessions, self.correlation
         return {
             "sessions": s.sessions, "generations": s.generations, "skipped_users": s.skipped_users,
             "unresolved_sgt_names": sorted(s.unresolved_sgt_names), "security_groups": self.security_groups,
-            "sgacls": self.sgacls, "egress_cells": self.egress_cells, "correlated_flows": c.moved,
+            "sgacls": self.sgacls, "egress_cells": self.egress_cells,
+            "deleted_security_groups": self.deleted_security_groups, "correlated_flows": c.moved,
             "ambiguous_flows": c.ambiguous, "seconds": round(self.seconds, 4),
         }  # fmt: skip
 
@@ -45,9 +47,12 @@ def apply_identity(store: GraphStore, batch: IdentityBatch, now_ms: int | None =
     n_acls = merge_sgacls(store, batch.sgacls, now, batch.deleted_sgacls)
     n_cells = merge_egress_cells(store, batch.egress_cells, now, complete=batch.egress_complete)
     names = {g.name: g.value for g in batch.security_groups}
+    # ISE's delete is applied after the merges, before sessions; a group the same batch names is not deleted
+    gone = [v for v in batch.deleted_security_groups if v not in names.values()]
+    n_deleted = apply_trustsec_deletes(store, sgt_values=gone, now_ms=now) if gone else 0
     sessions = merge_sessions(store, batch.sessions, sgt_by_name=names)
     corr = correlate(store, sessions.ips) if sessions.ips else CorrelationResult()
     return IdentityResult(
         sessions=sessions, correlation=corr, security_groups=n_groups, sgacls=n_acls, egress_cells=n_cells,
-        seconds=time.perf_counter() - t0,
+        seconds=time.perf_counter() - t0, deleted_security_groups=n_deleted,
     )  # fmt: skip

@@ -95,7 +95,7 @@ class MemorySink:
 
 class HttpSink:
     """POSTs to ``{server}/api/v1/identity`` with a bearer token: ``{"sessions": [...]}``, and the TrustSec objects
-    pxGrid teaches (``security_groups``, ``sgacls``, ``deleted_sgacls``).
+    pxGrid teaches (``security_groups``, ``sgacls``, ``deleted_sgacls``, ``deleted_security_groups``).
 
     Connection errors, 429 and 5xx are retried with jittered backoff (``attempts`` times), then ``SinkError``.
     A 422 or 413 on a batch is bisected so one session the server refuses is dropped (counted in ``rejected``,
@@ -128,12 +128,10 @@ class HttpSink:
             self._post_bisecting("sessions", sessions[i : i + self.batch])
 
     def apply_security_groups(self, groups: list[SecurityGroup], deleted: list[SecurityGroup]) -> None:
-        if deleted:
-            log.info(
-                "ISE deleted security groups %s; the server keeps SGT nodes until ERS sync", [g.name for g in deleted]
-            )
         if groups:
             self._post_bisecting("security_groups", groups)
+        if deleted:  # by value: the server retires a tag devices still carry, removes it otherwise
+            self._post({"deleted_security_groups": sorted({g.value for g in deleted})})
 
     def apply_sgacls(self, acls: list[Sgacl], deleted: list[str]) -> None:
         if acls:
