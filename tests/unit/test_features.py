@@ -187,27 +187,27 @@ def test_distinct_buckets_per_device_agree_on_the_dense_and_sparse_routes(monkey
 
 
 def test_a_port_is_rare_by_distinct_devices_not_by_flow_rows() -> None:
-    from clarion.analytics.features import PORT_RARE_LOW, _bucket_ports
+    from clarion.analytics.ports import PORT_RARE_LOW, bucket_ports
 
     # tcp/8080 on 3 devices (many rows), tcp/1234 on 2 devices, udp/53 on 4 devices, tcp/99 on 1 device.
     protocol = np.array([6] * 6 + [6, 6] + [17] * 4 + [6], dtype=np.int64)
     port = np.array([8080] * 6 + [1234, 1234] + [53] * 4 + [99], dtype=np.int64)
     src = np.array([0, 0, 0, 1, 1, 1, 4, 4, 0, 1, 2, 3, 6], dtype=np.int64)
     dst = np.array([9, 9, 9, 9, 9, 9, 5, 5, 8, 8, 8, 8, 6], dtype=np.int64)
-    out = _bucket_ports(protocol, port, src, dst, min_devices=4)
+    out = bucket_ports(protocol, port, src, dst, min_devices=4)
     # 8080: devices {0, 1, 9} -> rare; 1234: {4, 5} -> rare; 53: {0..3, 8} -> kept; 99: {6} -> rare low.
     assert out.tolist() == [PORT_RARE] * 8 + [53] * 4 + [PORT_RARE_LOW]
 
 
 def test_services_are_numbered_exactly_as_a_sorted_unique_would() -> None:
-    from clarion.analytics.features import _number_services
+    from clarion.analytics.ports import number_services
 
     rng = np.random.default_rng(3)
     protocol = rng.choice([1, 6, 17, 47, 255], size=5000).astype(np.int64)
     port = rng.choice([0, 22, 443, 65535, PORT_EPHEMERAL, PORT_RARE, 65538], size=5000).astype(np.int64)
-    codes, idx = _number_services(protocol, port)
+    codes, idx = number_services(protocol, port)
     want_codes, want_idx = np.unique(protocol * 70_000 + port, return_inverse=True)
     assert codes.tolist() == want_codes.tolist()
     assert idx.tolist() == want_idx.ravel().tolist()
     empty = np.zeros(0, dtype=np.int64)
-    assert [len(a) for a in _number_services(empty, empty)] == [0, 0]
+    assert [len(a) for a in number_services(empty, empty)] == [0, 0]

@@ -18,6 +18,7 @@ from sklearn.decomposition import TruncatedSVD  # type: ignore[import-untyped]
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from clarion.analytics.model import ClusteringParams
+from clarion.analytics.ports import PORT_EPHEMERAL, PORT_RARE, PORT_RARE_LOW, bucket_ports, number_services
 from clarion.analytics.snapshot import GraphSnapshot
 from clarion.ingest.transform import PROTOCOL_NAMES
 
@@ -25,12 +26,6 @@ Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 
 HOUR_MS = 3_600_000
-EPHEMERAL_FROM = 49152
-#: Bucketed "ports" (outside 0..65535): ephemeral ports, and registered ports too rare to keep alone.
-PORT_EPHEMERAL = 65536
-PORT_RARE = 65537
-PORT_RARE_LOW = 65538
-PORTED_PROTOCOLS = (6, 17, 132)
 TIME_BINS = 6  # four-hour bins of the UTC day
 SERVICE_COMPONENTS = 30  # the service profile (two hundred-odd columns) is reduced to this first
 IDENTITY_COMPONENTS = 8
@@ -120,57 +115,6 @@ class Features:
     #: Readable numeric features (unscaled), columns named by ``scalar_names``.
     scalars: Floats
     scalar_names: list[str]
-
-
-def _bucket_ports(
-    protocol: npt.NDArray[np.int64], port: npt.NDArray[np.int64], src: Ints, dst: Ints, min_devices: int
-) -> npt.NDArray[np.int64]:
-    """Bucket ephemeral ports, and ports seen on fewer than ``min_devices`` devices (scans, dynamic RTP ports).
-
-    Rare ports below 1024 and rare ones above go to separate buckets: a stray well-known port
-    (a scan, a misconfiguration) is a different signal from a dynamic high port.
-    """
-    ported = np.isin(protocol, PORTED_PROTOCOLS)
-    out = np.where(ported, port, 0)
-    out = np.where(ported & (port >= EPHEMERAL_FROM), PORT_EPHEMERAL, out)
-    candidates = ported & (port < EPHEMERAL_FROM)
-    if candidates.any():
-        codes, idx = _number_services(protocol[candidates], port[candidates])
-        span = int(max(src.max(), dst.max())) + 1
-        both = np.concatenate([idx, idx])
-        # Devices as rows (each has few codes), so removing duplicate (device, code) pairs sorts short rows.
-        devices = sp.csr_matrix(
-            (np.ones(len(both), dtype=np.int8), (np.concatenate([src[candidates], dst[candidates]]), both)),
-            shape=(span, len(codes)),
-        )
-        devices.sum_duplicates()
-        per_code = np.bincount(devices.indices, minlength=len(codes))
-        rare = (per_code < min_devices)[idx]
-        sub = out[candidates]
-        sub[rare] = np.where(port[candidates][rare] < 1024, PORT_RARE_LOW, PORT_RARE)
-        out[candidates] = sub
-    return out
-
-
-def _number_services(protocol: npt.NDArray[np.int64], port: npt.NDArray[np.int64]) -> tuple[Ints, Ints]:
-    """``np.unique(protocol * 70_000 + port, return_inverse=True)`` by presence tables instead of a sort.
-
-    Protocols are below 256 and ports (with the bucket codes) below 70,000, so each table stays small
-    (70,000 cells per protocol seen) and millions of flow rows are numbered in linear time.
-    """
-    if len(protocol) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    seen = np.zeros(256, dtype=np.bool_)
-    seen[protocol] = True
-    protos = np.flatnonzero(seen)
-    rank = np.cumsum(seen, dtype=np.int64) - 1
-    dense = rank[protocol] * 70_000 + port
-    present = np.zeros(len(protos) * 70_000, dtype=np.bool_)
-    present[dense] = True
-    found = np.flatnonzero(present)
-    number = np.zeros(len(present), dtype=np.int64)
-    number[found] = np.arange(len(found))
-    return protos[found // 70_000] * 70_000 + found % 70_000, number[dense]
 
 
 def _family_matrix(protocols: npt.NDArray[np.int64], ports: npt.NDArray[np.int64]) -> sp.csr_matrix:
@@ -299,9 +243,9 @@ def _build_features(snapshot: GraphSnapshot, params: ClusteringParams) -> Featur
     flows = e["flows"].astype(np.float64)
     proto = e["protocol"].astype(np.int64)
     min_devices = max(params.min_port_devices, int(np.ceil(params.min_port_share * len(rows))))
-    port = _bucket_ports(proto, e["port"].astype(np.int64), src, dst, min_devices)
+    port = bucket_ports(proto, e["port"].astype(np.int64), src, dst, min_devices)
 
-    svc_codes, svc_idx = _number_services(proto, port)
+    svc_codes, svc_idx = number_services(proto, port)
     s = len(svc_codes)
     svc_proto = svc_codes // 70_000
     svc_port = svc_codes % 70_000
