@@ -141,11 +141,12 @@ def _join_borders(x: Floats, labels: Ints, fit: Ints, min_samples: int) -> Ints:
     if len(noise) == 0 or len(core_rows) == 0:
         return labels
     k = min(min_samples + 1, len(fit))
-    tree = cKDTree(x[fit])
-    core_dist = tree.query(x[core_rows], k=k)[0][:, -1]  # the row itself is its own first neighbour
     dist, near = cKDTree(x[core_rows]).query(x[noise], k=1)
+    # Core distances only of the members some noise row is nearest to (a few thousand, not every member).
+    wanted, slot = np.unique(near, return_inverse=True)
+    core_dist = cKDTree(x[fit]).query(x[core_rows[wanted]], k=k)[0][:, -1]  # a row is its own first neighbour
     out = labels.copy()
-    joins = dist <= core_dist[near]
+    joins = dist <= core_dist[slot.ravel()]
     out[noise[joins]] = labels[core_rows[near[joins]]]
     return out
 
