@@ -83,7 +83,9 @@ class Writer:
 
     def __init__(self, *, pipelined: bool = True, depth: int = 1) -> None:
         self.results: list[SessionMergeResult] = []
-        self._pipelined = pipelined
+        self.pipelined = pipelined
+        #: Whether the last chunk read held only devices new to the graph (then the next is likely the same).
+        self.all_new = False
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -96,7 +98,7 @@ class Writer:
 
     def submit(self, job: Callable[[], None]) -> None:
         self._raise()
-        if not self._pipelined:
+        if not self.pipelined:
             job()
             return
         if self._thread is None:
@@ -389,6 +391,10 @@ def _merge_read(
     The chunk's MACs and IPs differ from those of every other chunk of its generation, so that read cannot
     see a write it depends on.
     """
+    guess: dict[str, Any] | None = None
+    guessed = SessionMergeResult()
+    if writer.pipelined and writer.all_new:  # a bulk download: prepare the CREATE while the last chunk is written
+        guess = prepare(part, switches, names, guessed)  # (FalkorDB's read below waits for that write's lock)
     confirmed = read_confirmed(store, [s.mac for s in part])
     current: dict[str, Row] = {}
     misses = []
@@ -406,7 +412,12 @@ def _merge_read(
     touched = {s.mac for s in touch}
     full = [s for s in part if s.mac in confirmed and s.mac not in touched]
     new_params: dict[str, Any] | None = None
-    if new:
+    writer.all_new = len(new) == len(part)
+    if new and guess is not None and writer.all_new:
+        new_params = guess  # the same list in the same order: the same parameters and counters
+        result.add(guessed)
+        del new_params["ends"]  # a device new to the graph has no open binding to end
+    elif new:
         new_params = prepare(new, switches, names, result)
         del new_params["ends"]  # a device new to the graph has no open binding to end
     scratch = SessionMergeResult()  # counters of the full path's parameters, kept if no fallback widens it
