@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from clarion.identity.chunk_writer import SessionMergeResult
 from clarion.identity.correlate import CorrelationResult, correlate
 from clarion.identity.payload import IdentityBatch
-from clarion.identity.sessions import SessionMergeResult, merge_sessions
+from clarion.identity.sessions import merge_sessions
 from clarion.identity.trustsec import apply_trustsec_deletes, merge_egress_cells, merge_security_groups, merge_sgacls
 from clarion.store.port import GraphStore
 
