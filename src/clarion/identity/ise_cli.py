@@ -351,14 +351,13 @@ def _merge(policy: TrustSecConfig, env_file: Path | None) -> tuple[TrustSecSyncR
     """
     from clarion.identity.cli import _open_store
     from clarion.identity.trustsec import sync_trustsec
-    from clarion.sources.ers_models import ANY_SGT_VALUE
     from clarion.store.port import StoreError
 
     store = _open_store(env_file)
     try:
         result = sync_trustsec(store, policy)
-        rows = store.read("query/identity_trustsec_sgts", {"values": list(range(ANY_SGT_VALUE + 1))})
-        return result, sum(1 for r in rows if r.get("ise_deleted_at") is not None)
+        rows = store.read("query/identity_trustsec_kept_deleted")
+        return result, int(rows[0]["kept"])
     except StoreError as e:
         raise _fail(
             f"ISE sync: the ERS read succeeded but the graph store failed: {e}. Nothing was removed; what merged "
