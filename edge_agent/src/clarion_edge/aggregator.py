@@ -28,10 +28,12 @@ from clarion_edge.graphbuild import (
     Table,
     WindowTables,
     build_graphs,
+    edge_hash,
     reduce_distinct,
-    reduce_edges,
     reduce_latest,
+    sum_groups,
 )
+from clarion_edge.grouping import group, sort_hash
 from clarion_edge.netflow.alloc import keep_freed_memory
 from clarion_edge.netflow.group import join_records
 from clarion_edge.netflow.records import FLOW_DTYPE
@@ -88,14 +90,41 @@ def _empty_tables() -> WindowTables:
 
 @dataclass
 class _Window:
+    """An open switch-window: reduced edge chunks (keys distinct across all of them), the reduced
+    attribute tables, and rows and records not yet reduced.
+
+    Reduced edges stay a list of chunks, each with its key hashes, so a reduction that finds no
+    key twice (most of a busy window's rows are new conversations) only appends: no column is
+    copied and no hash recomputed until the window closes.
+    """
+
     switch: wire.SwitchInfo
     start: int
     end: int
-    tables: WindowTables = field(default_factory=_empty_tables)
-    raw: list[WindowTables] = field(default_factory=list)  # per-record rows not yet reduced
+    edges: list[Table] = field(default_factory=list)
+    hashes: list[npt.NDArray[np.uint64]] = field(default_factory=list)  # edge_hash of each chunk of ``edges``
+    edge_rows: int = 0
+    attrs: WindowTables = field(default_factory=_empty_tables)  # reduced macip/sgt/conn (its edges unused)
+    raw: list[tuple[WindowTables, npt.NDArray[np.uint64]]] = field(default_factory=list)  # rows, edge hashes
     raw_n: int = 0  # records in ``raw`` and ``fresh``
     fresh: list[npt.NDArray[np.void]] = field(default_factory=list)  # records not yet turned into rows
     fresh_n: int = 0
+
+    def keys(self) -> int:
+        return self.edge_rows + len(self.attrs.macip["mac"])
+
+    def tables(self) -> WindowTables:
+        """The reduced window as one table per kind (the edge chunks joined)."""
+        edges = self.edges[0] if len(self.edges) == 1 else _cat(self.edges) if self.edges else _empty_tables().edges
+        return WindowTables(edges, self.attrs.macip, self.attrs.sgt, self.attrs.conn)
+
+
+def _cat(tabs: list[Table]) -> Table:
+    return tabs[0] if len(tabs) == 1 else {k: np.concatenate([t[k] for t in tabs]) for k in tabs[0]}
+
+
+#: Reduced edge chunks kept apart at most; beyond this they are joined (a copy) to keep reductions cheap.
+_MAX_CHUNKS = 16
 
 
 def _pairs_selected(
@@ -225,18 +254,14 @@ def _attributes(
     return macip, sgt, conn
 
 
-def merge_tables(*parts: WindowTables) -> WindowTables:
-    """Reduce the union of partial tables, oldest first (associative: chunks fold in any grouping)."""
-
-    def cat(name: str) -> Table:
-        tabs = [getattr(p, name) for p in parts]
-        return tabs[0] if len(tabs) == 1 else {k: np.concatenate([t[k] for t in tabs]) for k in tabs[0]}
-
+def _merge_attrs(parts: list[WindowTables]) -> WindowTables:
+    """Reduce the attribute tables (MAC->IP pairs, SGTs, attachments) of parts given oldest first."""
+    macip = _cat([p.macip for p in parts])
     return WindowTables(
-        edges=reduce_edges(cat("edges")),
-        macip=reduce_distinct(cat("macip"), ("mac", "hi", "lo")),
-        sgt=reduce_latest(cat("sgt"), SGT_KEYS),
-        conn=reduce_latest(cat("conn"), ("mac",)),
+        edges=parts[0].edges,  # unused: edges are reduced by the window itself
+        macip=reduce_distinct(macip, ("mac", "hi", "lo")) if len(macip["mac"]) else macip,
+        sgt=reduce_latest(_cat([p.sgt for p in parts]), SGT_KEYS),
+        conn=reduce_latest(_cat([p.conn for p in parts]), ("mac",)),
     )
 
 
@@ -305,7 +330,7 @@ class Aggregator:
         if w.fresh_n >= _SLICE:
             self._rows(w)
         self.counters.records += len(recs)
-        if w.raw_n >= max(self.config.chunk_records, len(w.tables.edges["meta"])):
+        if w.raw_n >= max(self.config.chunk_records, w.edge_rows):
             self._reduce(w)
         elif sum(x.raw_n for x in self._windows.values()) >= 4 * self.config.chunk_records:
             for x in self._windows.values():  # many switches, each below its own threshold
@@ -317,13 +342,13 @@ class Aggregator:
     def _enforce_key_cap(self, now_ms: int) -> list[ClosedWindow]:
         """Keep the distinct keys of all open windows within max_keys by emitting the largest early."""
         out: list[ClosedWindow] = []
-        while self._windows and sum(x.tables.keys() for x in self._windows.values()) > self.config.max_keys:
-            sid, w = max(self._windows.items(), key=lambda item: item[1].tables.keys())
+        while self._windows and sum(x.keys() for x in self._windows.values()) > self.config.max_keys:
+            sid, w = max(self._windows.items(), key=lambda item: item[1].keys())
             self.counters.early_flushes += 1
             log.warning(
                 "%d distinct keys in open windows exceed max_keys %d: emitting switch %s's window (%d keys) "
                 "early (%d early so far)",
-                sum(x.tables.keys() for x in self._windows.values()), self.config.max_keys, sid, w.tables.keys(),
+                sum(x.keys() for x in self._windows.values()), self.config.max_keys, sid, w.keys(),
                 self.counters.early_flushes,
             )  # fmt: skip
             cut = min(max(now_ms, w.start), w.end)
@@ -357,22 +382,36 @@ class Aggregator:
         for i in range(0, len(recs), 2 * _SLICE):
             rows, clamped = records_to_tables(recs[i : i + 2 * _SLICE], self.site)
             self.counters.clamped += clamped
-            w.raw.append(rows)
+            w.raw.append((rows, edge_hash(rows.edges)))  # hashed while the slice's columns are in cache
 
     def _reduce(self, w: _Window) -> None:
+        """Fold the raw rows into the window: edge keys seen before are summed, new ones appended."""
         self._rows(w)
         if not w.raw:
             return
-        parts = [w.tables, *w.raw] if len(w.tables.edges["meta"]) else w.raw
-        w.raw, w.raw_n = [], 0
-        w.tables = merge_tables(*parts)
+        raw, w.raw, w.raw_n = w.raw, [], 0
+        tables = w.edges + [r.edges for r, _ in raw]
+        hashes = w.hashes + [h for _, h in raw]
+        h = hashes[0] if len(hashes) == 1 else np.concatenate(hashes)
+        sorted_hash = sort_hash(h)
+        if sorted_hash is not None and sorted_hash[1].all() and len(tables) <= _MAX_CHUNKS:
+            w.edges, w.hashes = tables, hashes  # no key twice: nothing to sum, nothing to copy
+        else:
+            edges = _cat(tables)
+            order, starts = group([edges[k] for k in EDGE_KEYS], hashes=h, sorted_hash=sorted_hash)
+            if len(starts) < len(order):
+                edges, h = sum_groups(edges, order, starts), h[order[starts]]
+            w.edges, w.hashes = [edges], [h]
+        w.edge_rows = len(h)
+        if any(len(r.macip["mac"]) or len(r.sgt["sgt"]) or len(r.conn["mac"]) for r, _ in raw):
+            w.attrs = _merge_attrs([w.attrs, *(r for r, _ in raw)])
 
     def _close(self, w: _Window, end: int) -> list[ClosedWindow]:
         self._reduce(w)
-        if not len(w.tables.edges["meta"]):
+        if not w.edge_rows:
             return []
         self.counters.windows += 1
-        return [ClosedWindow(w.tables, w.switch, wire.Window(start=w.start, end=end), self.config, self.site)]
+        return [ClosedWindow(w.tables(), w.switch, wire.Window(start=w.start, end=end), self.config, self.site)]
 
     def status(self) -> dict[str, Any]:
         """A snapshot; safe to call from another thread (the status endpoint)."""
@@ -384,6 +423,6 @@ class Aggregator:
             "early_flushes": c.early_flushes,
             "clamped_records": c.clamped,
             "open_windows": len(windows),
-            "open_keys": sum(w.tables.keys() for w in windows),
+            "open_keys": sum(w.keys() for w in windows),
             "buffered_records": sum(w.raw_n for w in windows),
         }

@@ -39,6 +39,18 @@ class WindowTables:
         return len(self.edges["meta"]) + len(self.macip["mac"])
 
 
+def edge_hash(t: Table) -> npt.NDArray[np.uint64]:
+    """The hash of each row's (src, dst, protocol, port) key, the same in every chunk of a window.
+
+    IPv4-mapped addresses and MACs have a zero high half: the high halves are hashed (and xored
+    on) only in chunks that have any, which leaves the rows without them unchanged.
+    """
+    h = hash_columns([t["s_lo"], t["d_lo"], t["meta"]])
+    if t["s_hi"].any() or t["d_hi"].any():
+        h ^= hash_columns([t["s_hi"], t["d_hi"]], seed=np.uint64(0))
+    return h
+
+
 def reduce_edges(t: Table) -> Table:
     """Sum the counters of equal (src, dst, protocol, port) rows; first = min, last = max."""
     # IPv4-mapped addresses and MACs have a zero high half: skip those key columns when all are zero.
@@ -46,11 +58,13 @@ def reduce_edges(t: Table) -> Table:
     order, starts = group([t[k] for k in names], stable=False)
     if len(starts) == len(order):  # every key distinct: nothing to sum (rows carry no order)
         return dict(t)
+    return sum_groups(t, order, starts)
+
+
+def sum_groups(t: Table, order: npt.NDArray[np.intp], starts: npt.NDArray[np.intp]) -> Table:
+    """One row per group of ``order``/``starts``: the key of its first row, counters summed, times widened."""
     firsts = order[starts]
-    out = {k: t[k][firsts] for k in names}
-    for k in EDGE_KEYS:
-        if k not in out:
-            out[k] = np.zeros(len(starts), dtype=np.uint64)
+    out = {k: t[k][firsts] for k in EDGE_KEYS}
     for k in ("bytes", "packets", "flows"):
         out[k] = np.add.reduceat(t[k][order], starts)
     out["first"] = np.minimum.reduceat(t["first"][order], starts)

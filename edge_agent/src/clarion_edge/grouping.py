@@ -23,18 +23,28 @@ _MUL1 = np.uint64(0xBF58476D1CE4E5B9)
 _MUL2 = np.uint64(0x94D049BB133111EB)
 #: Hash bits kept next to the row index: below this many the collision fallback would run too often.
 _MIN_HASH_BITS = 32
+_SHIFT1 = np.uint64(29)
+_SHIFT2 = np.uint64(32)
 
 
-def hash_columns(keys: Sequence[npt.NDArray[np.unsignedinteger]]) -> U64:
-    """A well-mixed 64-bit hash of each row of the key columns."""
+def hash_columns(keys: Sequence[npt.NDArray[np.unsignedinteger]], *, seed: np.uint64 = _SEED) -> U64:
+    """A well-mixed 64-bit hash of each row of the key columns.
+
+    Each column costs one xor, one multiply and one fold in place; a finaliser mixes the
+    result. With ``seed=0`` a row of zeros hashes to 0, so a hash of optional columns can be
+    xored onto another without changing rows where they are absent.
+    """
     n = len(keys[0])
-    h = np.full(n, _SEED, dtype=np.uint64)
+    h = np.full(n, seed, dtype=np.uint64)
+    tmp = np.empty(n, dtype=np.uint64)
     for k in keys:
-        h ^= k.astype(np.uint64, copy=False)
+        h ^= k if k.dtype == np.uint64 else k.astype(np.uint64)
         h *= _MUL1
-        h ^= h >> np.uint64(29)
-        h *= _MUL2
-        h ^= h >> np.uint64(32)
+        np.right_shift(h, _SHIFT1, out=tmp)
+        h ^= tmp
+    h *= _MUL2
+    np.right_shift(h, _SHIFT2, out=tmp)
+    h ^= tmp
     return h
 
 
@@ -57,18 +67,27 @@ def sort_hash(h: U64) -> tuple[IntArr, npt.NDArray[np.bool_]] | None:
     return order, brk
 
 
-def group(keys: Sequence[npt.NDArray[np.unsignedinteger]], *, stable: bool = True) -> tuple[IntArr, IntArr]:
+def group(
+    keys: Sequence[npt.NDArray[np.unsignedinteger]],
+    *,
+    stable: bool = True,
+    hashes: U64 | None = None,
+    sorted_hash: tuple[IntArr, npt.NDArray[np.bool_]] | None = None,
+) -> tuple[IntArr, IntArr]:
     """Return (order, starts): ``order`` makes equal keys adjacent, ``starts`` opens each group.
 
     Rows of a group keep their input order, so its last row is the most recently added one
     (``stable`` is kept for callers; the packed sort is always stable). The first row of each
-    group is ``order[starts]``.
+    group is ``order[starts]``. A caller that already holds the rows' hashes (``hashes``, as
+    :func:`hash_columns` of any fixed function of the keys) or their :func:`sort_hash` skips
+    that work; the result is checked against the keys either way.
     """
     del stable  # the packed sort keeps input order within a group at no extra cost
     n = len(keys[0])
     if n == 0:
         return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
-    sorted_hash = sort_hash(hash_columns(keys))
+    if sorted_hash is None:
+        sorted_hash = sort_hash(hash_columns(keys) if hashes is None else hashes)
     if sorted_hash is None:
         return _exact_group(keys)
     order, brk = sorted_hash

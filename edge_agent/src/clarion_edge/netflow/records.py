@@ -13,6 +13,10 @@ import numpy as np
 #: MACs are the 48-bit value in a uint64, 0 when the exporter did not send one.
 #: Times are epoch milliseconds (UTC). ``sampling`` is the factor counts were scaled by
 #: (1 when unsampled). SGTs are 0 when absent (0 is TrustSec's "unknown").
+#: Aligned (C struct layout, 112 bytes): every field sits at a multiple of its own size, so numpy
+#: reads and writes columns with its fast aligned loops (the packed 105-byte layout made every
+#: 8-byte column unaligned and each column copy about twice as slow). numpy keeps an aligned
+#: struct's layout when it rebuilds the dtype (``np.array`` of its items, promotion).
 FLOW_DTYPE = np.dtype(
     [
         ("src_addr", "V16"),
@@ -34,5 +38,6 @@ FLOW_DTYPE = np.dtype(
         ("src_sgt", "u2"),
         ("dst_sgt", "u2"),
         ("sampling", "u4"),
-    ]
+    ],
+    align=True,
 )
