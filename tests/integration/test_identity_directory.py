@@ -14,13 +14,15 @@ from clarion.cli import app
 from clarion.identity import merge_directory, merge_egress_cells, merge_security_groups, merge_sessions, merge_sgacls
 from clarion.identity.directory import sync_and_merge
 from clarion.identity.trustsec import apply_trustsec_deletes
-from clarion.sources.ad import ADConfig, ADError, ADSnapshot, DeletedObject, GroupMembers
+from clarion.sources.ad import ADConfig, ADError
 from clarion.sources.model import (
     ADComputer,
     ADGroup,
     ADUser,
+    DeletedObject,
     DirectorySnapshot,
     EgressCell,
+    GroupMembers,
     SecurityGroup,
     Session,
     Sgacl,
@@ -112,12 +114,17 @@ class FailingStore:
         return self.inner.write(statement, params)
 
 
-def test_a_sync_that_fails_part_way_deletes_nothing(store: FalkorDBStore) -> None:
+@pytest.mark.parametrize("fail_at", [2, 5])
+def test_a_sync_that_fails_part_way_deletes_nothing(store: FalkorDBStore, fail_at: int) -> None:
     merge_directory(store, snapshot(), now_ms=T0)
     before = memberships(store)
-    empty = DirectorySnapshot(groups=[], users=[], highest_usn=11)  # would remove everything on success
+    # on success this would remove every group but Domain Users; writes: 1 groups, 2 users, 3 referenced groups,
+    # 4 memberships, 5 the cleanup
+    only_users = DirectorySnapshot(
+        groups=[snapshot().groups[0]], users=[replace(u, groups=(USERS,)) for u in snapshot().users], highest_usn=11
+    )
     with pytest.raises(StoreError):
-        merge_directory(FailingStore(store, fail_at=2), empty, now_ms=T0 + 1)  # type: ignore[arg-type]
+        merge_directory(FailingStore(store, fail_at=fail_at), only_users, now_ms=T0 + 1)  # type: ignore[arg-type]
     assert memberships(store) == before
     assert groups_of(store, "alice")["Staff"] == 3
 
@@ -172,12 +179,12 @@ def test_security_groups_name_sgts_and_a_complete_matrix_replaces_cells(store: F
     assert [r["n"] for r in store._query("MATCH (x:Sgacl) RETURN x.name AS n", {}, name="s")] == ["Web"]
 
 
-def ad_snapshot(**changes: Any) -> ADSnapshot:
+def ad_snapshot(**changes: Any) -> DirectorySnapshot:
     """The same directory as ``snapshot()`` as the AD sync reports it (with primary groups), or a delta of it."""
     base = snapshot()
-    primary = {u.sid: USERS for u in base.users}
-    fields = {"users": base.users, "groups": base.groups, "computers": base.computers, "highest_usn": 10}
-    return ADSnapshot(**{**fields, "primary_groups": primary, **changes})
+    users = [replace(u, primary_group=USERS) for u in base.users]
+    fields = {"users": users, "groups": base.groups, "computers": base.computers, "highest_usn": 10}
+    return DirectorySnapshot(**{**fields, **changes})
 
 
 def test_incremental_member_lists_replace_edges_but_keep_primary_group_ones(store: FalkorDBStore) -> None:
@@ -219,15 +226,16 @@ def test_incremental_deletions_remove_users_groups_and_computer_facts(store: Fal
     assert (pc.get("ad_sid"), pc.get("operating_system"), pc["hostname"]) == (None, None, "pc01")
 
 
-@pytest.mark.parametrize("fail_at", [1, 2])
+@pytest.mark.parametrize("fail_at", [1, 3])
 def test_an_incremental_sync_failing_part_way_deletes_nothing(store: FalkorDBStore, fail_at: int) -> None:
     merge_directory(store, ad_snapshot(), now_ms=T0)
     before = memberships(store)
     delta = ad_snapshot(
-        users=[], groups=[], computers=[], highest_usn=12, since_usn=11,
+        users=[], groups=[snapshot().groups[1]], computers=[], highest_usn=12, since_usn=11,
         members=[GroupMembers(ENG), GroupMembers(STAFF)], deleted=[DeletedObject(TEAM, "group", 12)],
     )  # fmt: skip
-    # writes: 1 the merge, 2 the member-list cleanup, 3 the deletions; fail the merge or the first cleanup
+    # writes: 1 the merge (Staff re-read), 2 the changed group's cleanup, 3 the member-list cleanup, 4 the deletions;
+    # fail the merge or the first removing cleanup
     with pytest.raises(StoreError):
         merge_directory(FailingStore(store, fail_at=fail_at), delta, now_ms=T0 + 1)  # type: ignore[arg-type]
     assert memberships(store) == before
@@ -267,3 +275,61 @@ def test_ad_sync_incremental_refuses_an_oversized_mark_file_before_connecting(tm
     both = CliRunner().invoke(app, ["ad", "sync", "--incremental", "--since-usn", "5"], env=env)
     assert both.exit_code == 2
     assert "use either --incremental" in both.output
+
+
+class RecordingStore:
+    """Delegates to a real store and records, per write, the statement and the length of each list parameter."""
+
+    def __init__(self, inner: FalkorDBStore) -> None:
+        self.inner, self.dialect = inner, inner.dialect
+        self.writes: list[tuple[str, dict[str, int]]] = []
+
+    def read(self, statement: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        return self.inner.read(statement, params)
+
+    def write(self, statement: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        lists = {k: len(v) for k, v in (params or {}).items() if isinstance(v, list)}
+        self.writes.append((statement, {k: n for k, n in lists.items() if n}))
+        return self.inner.write(statement, params)
+
+
+def test_every_directory_write_is_bounded_by_the_chunk_and_none_is_empty(store: FalkorDBStore) -> None:
+    for n in (1, 2, 3):
+        merge_sessions(store, [Session(mac=f"02:00:00:00:0e:0{n}", username=f"host/PC0{n}", timestamp_ms=T0)])
+    snap = snapshot()
+    snap.computers = [ADComputer(sid=f"{DOM}-300{n}", name=f"PC0{n}", dns_host_name=f"pc0{n}.corp") for n in (1, 2, 3)]
+    rec = RecordingStore(store)
+    result = merge_directory(rec, snap, now_ms=T0, chunk=2)  # type: ignore[arg-type]
+    assert (result.groups, result.nesting, result.users, result.memberships, result.computers) == (4, 2, 2, 4, 3)
+    assert rec.writes == [
+        ("merge/identity_ad_groups", {"groups": 2}), ("merge/identity_ad_groups", {"groups": 2}),
+        ("merge/identity_ad_groups", {"nesting": 2}),
+        ("merge/identity_ad_users", {"users": 2}),
+        ("merge/identity_ad_users", {"groups": 2}), ("merge/identity_ad_users", {"groups": 1}),
+        ("merge/identity_ad_users", {"members": 2}), ("merge/identity_ad_users", {"members": 2}),
+        ("merge/identity_ad_computers", {"computers": 2}), ("merge/identity_ad_computers", {"computers": 1}),
+        ("merge/identity_ad_cleanup_full", {}),
+    ]  # fmt: skip
+    assert groups_of(store, "alice") == {"Team-A": 1, "Domain Users": 1, "Engineering": 2, "Staff": 3}
+    oses = store._query("MATCH (d:Device) WHERE d.ad_sid IS NOT NULL RETURN count(d) AS n", {}, name="d")
+    assert oses[0]["n"] == 3
+
+    # a delta that only reports a deletion writes only the deletion
+    rec.writes.clear()
+    delta = DirectorySnapshot(since_usn=11, highest_usn=12, deleted=[DeletedObject(f"{DOM}-2001", "user", 12)])
+    assert merge_directory(rec, delta, now_ms=T0 + 1, chunk=2).deleted == 1  # type: ignore[arg-type]
+    assert rec.writes == [("merge/identity_ad_deleted", {"sids": 1})]
+    with pytest.raises(ValueError, match="chunk must be >= 1"):
+        merge_directory(rec, delta, chunk=0)  # type: ignore[arg-type]
+
+
+def test_any_source_reports_deletions_and_member_lists_through_the_directory_snapshot(store: FalkorDBStore) -> None:
+    """Not only the AD sync: a plain DirectorySnapshot delta (another directory source) takes the same one path."""
+    merge_directory(store, ad_snapshot(), now_ms=T0)
+    delta = DirectorySnapshot(
+        since_usn=11, highest_usn=13, members=[GroupMembers(TEAM)], deleted=[DeletedObject(STAFF, "group", 13)]
+    )
+    result = merge_directory(store, delta, now_ms=T0 + 1)
+    assert (result.full, result.replaced_groups, result.deleted, result.mark) == (False, 1, 1, None)
+    assert memberships(store) == {("alice", "Domain Users"), ("bob", "Engineering"), ("bob", "Domain Users"),
+                                  ("Team-A", "Engineering")}  # fmt: skip

@@ -22,12 +22,9 @@ from clarion.sources.ad import (
     ADConfig,
     ADError,
     ADSync,
-    DeletedObject,
-    GroupMembers,
-    SyncMark,
     transitive_groups,
 )
-from clarion.sources.model import ADGroup, ADUser, DirectorySnapshot
+from clarion.sources.model import ADGroup, ADUser, DeletedObject, DirectorySnapshot, GroupMembers, SyncMark
 
 BASE = "DC=corp,DC=local"
 DOMAIN = "S-1-5-21-1004336348-1177238915-682003330"
@@ -152,6 +149,7 @@ def test_values_are_parsed_into_records(ad: MockDirectory) -> None:
         mail="a@corp.local",
         groups=(f"{DOMAIN}-1200", f"{DOMAIN}-513"),
         usn_changed=1002,
+        primary_group=f"{DOMAIN}-513",  # primaryGroupID 513: Domain Users, never listed in memberOf
     )
     assert users["bob"].display_name == "Bob B"
     assert users["carol"].enabled is False
@@ -255,7 +253,7 @@ def test_incremental_reports_tombstones_and_the_whole_member_list_of_changed_gro
     ]
     assert [u.username for u in delta.users] == ["bob"]  # he left a changed group: re-read
     assert next(u for u in delta.users if u.username == "bob").groups == (f"{DOMAIN}-513",)
-    assert delta.primary_groups == {f"{DOMAIN}-1102": f"{DOMAIN}-513"}
+    assert [(u.sid, u.primary_group) for u in delta.users] == [(f"{DOMAIN}-1102", f"{DOMAIN}-513")]
     assert alice not in {u.dn for u in delta.users}
     # a process without memory names every current member by reading it (bob left: the list replaces his edge)
     fresh = ADSync(config(), server=ad.server).sync(base.highest_usn + 1)

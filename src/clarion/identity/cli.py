@@ -117,7 +117,8 @@ def ad_sync(
     whole sync merged; a failed sync changes nothing. Every successful sync stores its mark for --incremental.
     """
     from clarion.identity.directory import sync_and_merge
-    from clarion.sources.ad import ADConfig, ADError, SyncMark
+    from clarion.sources.ad import ADConfig, ADError
+    from clarion.sources.model import SyncMark
 
     if incremental and since_usn is not None:
         raise _fail("use either --incremental (resume from the stored mark) or --since-usn, not both")

@@ -2,9 +2,9 @@
 
 Cleanup follows the ownership rule: every AD write is stamped with a sync id; only after *every* merge
 statement of a sync succeeded does the cleanup remove what AD owns and that sync did not touch. A sync that
-fails (LDAP error, store error) raises before the cleanup and so deletes nothing. An incremental sync
-(:class:`~clarion.sources.ad.ADSnapshot`) also replaces the member lists of changed groups and applies AD's
-deletions (tombstones), again only after all its merges. Transitive membership is never stored: queries walk
+fails (LDAP error, store error) raises before the cleanup and so deletes nothing. An incremental sync also
+replaces the member lists of changed groups and applies the source's deletions (AD tombstones), again only after
+all its merges. Transitive membership is never stored: queries walk
 MEMBER_OF chains, so replacing a changed group's edges is what recomputes it.
 """
 
@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from clarion.identity.names import normalise_username
-from clarion.sources.ad import ADConfig, ADSnapshot, ADSync, SyncMark
-from clarion.sources.model import DirectorySnapshot
+from clarion.sources.ad import ADConfig, ADSync
+from clarion.sources.model import DirectorySnapshot, SyncMark
 from clarion.store.port import GraphStore
 
 log = logging.getLogger(__name__)
@@ -41,14 +41,13 @@ class DirectoryMergeResult:
     full_reason: str | None = None  # why an incremental request ran as a full sync
 
 
-def _chunks(rows: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
-    return [rows[i : i + size] for i in range(0, len(rows), size)]
-
-
 def merge_directory(
     store: GraphStore, snapshot: DirectorySnapshot, *, now_ms: int | None = None, chunk: int = CHUNK
 ) -> DirectoryMergeResult:
-    """Merge one AD snapshot; a full snapshot (``since_usn is None``) then removes what it no longer has."""
+    """Merge one directory snapshot; a full one (``since_usn is None``) then removes what it no longer has,
+    an incremental one replaces its changed groups' member lists and applies its deletions."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1 rows per write, got {chunk}")
     t0 = time.perf_counter()
     ts = int(time.time() * 1000) if now_ms is None else now_ms
     sync_id = uuid.uuid4().hex
@@ -56,8 +55,6 @@ def merge_directory(
 
     groups = {g.sid: {"sid": g.sid, "name": g.name, "dn": g.dn, "description": g.description} for g in snapshot.groups}
     nesting = {(g.sid, p): {"child": g.sid, "parent": p} for g in snapshot.groups for p in g.member_of if p != g.sid}
-    ad = snapshot if isinstance(snapshot, ADSnapshot) else None
-    primary = ad.primary_groups if ad is not None else {}
     users: dict[str, dict[str, object]] = {}
     members: dict[tuple[str, str], dict[str, object]] = {}
     for u in snapshot.users:
@@ -70,8 +67,8 @@ def merge_directory(
             "mail": u.mail, "enabled": u.enabled,
         }  # fmt: skip
         for sid in u.groups:
-            members[(name, sid)] = {"username": name, "sid": sid, "primary": primary.get(u.sid) == sid}
-    replaced = [] if full or ad is None else ad.members
+            members[(name, sid)] = {"username": name, "sid": sid, "primary": u.primary_group == sid}
+    replaced = [] if full else snapshot.members  # a full sync's cleanup already covers every membership
     for gm in replaced:  # a changed group's whole member list (edges of unchanged members get re-stamped)
         for member in gm.users:
             name = normalise_username(member)
@@ -82,28 +79,21 @@ def merge_directory(
                 nesting[(child, gm.group_sid)] = {"child": child, "parent": gm.group_sid}
     referenced = sorted({sid for _, sid in members})
 
-    for part in _chunks(list(groups.values()), chunk):
-        store.write("merge/identity_ad_groups", {"groups": part, "nesting": [], "sync_id": sync_id, "ts": ts})
-    for nest in _chunks(list(nesting.values()), chunk):
-        store.write("merge/identity_ad_groups", {"groups": [], "nesting": nest, "sync_id": sync_id, "ts": ts})
-    user_rows = list(users.values())
-    for i in range(0, max(len(user_rows), 1), chunk):
-        store.write(
-            "merge/identity_ad_users",
-            {"users": user_rows[i : i + chunk], "groups": [], "members": [], "sync_id": sync_id, "ts": ts},
-        )
-    for i in range(0, len(referenced), chunk):
-        store.write(
-            "merge/identity_ad_users",
-            {"users": [], "groups": referenced[i : i + chunk], "members": [], "sync_id": sync_id, "ts": ts},
-        )
-    member_rows = list(members.values())
-    for i in range(0, len(member_rows), chunk):
-        store.write(
-            "merge/identity_ad_users",
-            {"users": [], "groups": [], "members": member_rows[i : i + chunk], "sync_id": sync_id, "ts": ts},
-        )
-    n_computers = _merge_computers(store, snapshot, sync_id, ts)
+    stamp = {"sync_id": sync_id, "ts": ts}
+    writes: list[tuple[str, str, Sequence[object]]] = [
+        ("merge/identity_ad_groups", "groups", list(groups.values())),
+        ("merge/identity_ad_groups", "nesting", list(nesting.values())),
+        ("merge/identity_ad_users", "users", list(users.values())),
+        ("merge/identity_ad_users", "groups", referenced),  # groups only referenced: SID placeholders
+        ("merge/identity_ad_users", "members", list(members.values())),
+    ]
+    empty = {
+        "merge/identity_ad_groups": {"groups": [], "nesting": [], **stamp},
+        "merge/identity_ad_users": {"users": [], "groups": [], "members": [], **stamp},
+    }
+    for statement, key, rows in writes:
+        _write_chunks(store, statement, empty[statement], key, rows, chunk)
+    n_computers = _merge_computers(store, snapshot, stamp, chunk)
 
     # Every merge above succeeded (each raises otherwise): now, and only now, clean up what AD owns.
     if full:
@@ -119,18 +109,29 @@ def merge_directory(
                 "merge/identity_ad_cleanup_members",
                 {"groups": sorted({gm.group_sid for gm in replaced}), "sync_id": sync_id},
             )
-    gone = sorted({d.sid for d in ad.deleted}) if ad is not None and not full else []
+    gone = [] if full else sorted({d.sid for d in snapshot.deleted})
     if gone:
         store.write("merge/identity_ad_deleted", {"sids": gone, "ts": ts})
     return DirectoryMergeResult(
         sync_id=sync_id, full=full, users=len(users), groups=len(groups), memberships=len(members),
         nesting=len(nesting), computers=n_computers, seconds=time.perf_counter() - t0, deleted=len(gone),
-        replaced_groups=len(replaced), mark=ad.mark if ad is not None else None,
-        full_reason=ad.full_reason if ad is not None else None,
+        replaced_groups=len(replaced), mark=snapshot.mark, full_reason=snapshot.full_reason,
     )  # fmt: skip
 
 
-def _merge_computers(store: GraphStore, snapshot: DirectorySnapshot, sync_id: str, ts: int) -> int:
+def _write_chunks(
+    store: GraphStore, statement: str, empty: Mapping[str, object], key: str, rows: Sequence[object], chunk: int
+) -> None:
+    """Write ``rows`` as parameter ``key`` of ``statement``, at most ``chunk`` per write; other lists stay empty.
+
+    Bounded writes keep one transaction (and FalkorDB's parameter text) small whatever the directory's size.
+    """
+    for i in range(0, len(rows), chunk):
+        store.write(statement, {**empty, key: rows[i : i + chunk]})
+
+
+def _merge_computers(store: GraphStore, snapshot: DirectorySnapshot, stamp: Mapping[str, object], chunk: int) -> int:
+    """Computer accounts annotate the devices whose sessions named them (there is no MAC in AD to key on)."""
     if not snapshot.computers:
         return 0
     by_name: dict[str, list[str]] = {}
@@ -141,8 +142,7 @@ def _merge_computers(store: GraphStore, snapshot: DirectorySnapshot, sync_id: st
         for c in snapshot.computers
         for uid in by_name.get(c.name.lower(), [])
     ]
-    if rows:
-        store.write("merge/identity_ad_computers", {"computers": rows, "sync_id": sync_id, "ts": ts})
+    _write_chunks(store, "merge/identity_ad_computers", stamp, "computers", rows, chunk)
     return len(rows)
 
 

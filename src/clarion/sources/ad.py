@@ -5,7 +5,8 @@ sync on it. The client is synchronous (ldap3 is); call it from async code throug
 which runs it in a worker thread. Semantics of incremental sync, service account rights and TLS choices are
 documented in ``docs/ise-ers-and-ad.md``. Settings, value parsing and group
 nesting live in :mod:`clarion.sources.ad_model`, incremental bookkeeping in :mod:`clarion.sources.ad_sync`; the
-public names of all three are re-exported here.
+public names of all three are re-exported here. What a sync returns (:class:`~clarion.sources.model.DirectorySnapshot`
+with its deletions, member lists and resume mark) is source-neutral and lives in :mod:`clarion.sources.model`.
 """
 
 from __future__ import annotations
@@ -34,11 +35,7 @@ from clarion.sources.ad_model import (
     USER_FILTER,
     ADConfig,
     ADError,
-    ADSnapshot,
     ClientBFS,
-    DeletedObject,
-    GroupMembers,
-    SyncMark,
     TransitiveStrategy,
     dn_key,
     domain_sid_of,
@@ -66,14 +63,10 @@ __all__ = [
     "ADClient",
     "ADConfig",
     "ADError",
-    "ADSnapshot",
     "ADSync",
     "ClientBFS",
-    "DeletedObject",
     "DirectoryReader",
-    "GroupMembers",
     "InChainStrategy",
-    "SyncMark",
     "TokenGroupsStrategy",
     "TransitiveStrategy",
     "dn_key",
@@ -130,11 +123,11 @@ class ADSync(IncrementalSync):
         return ADClient(self.config, server=self._server)
 
 
-def sync_directory(config: ADConfig, since_usn: int | None = None) -> ADSnapshot:
+def sync_directory(config: ADConfig, since_usn: int | None = None) -> DirectorySnapshot:
     """One-shot sync without remembered state (incremental then reads every current member of changed groups)."""
     return ADSync(config).sync(since_usn)
 
 
-async def sync_directory_async(config: ADConfig, since_usn: int | None = None) -> ADSnapshot:
+async def sync_directory_async(config: ADConfig, since_usn: int | None = None) -> DirectorySnapshot:
     """ldap3 blocks: run the sync in a worker thread so the event loop stays free."""
     return await asyncio.to_thread(sync_directory, config, since_usn)

@@ -22,13 +22,13 @@ from clarion.sources.ad_model import (
     GROUP_FILTER,
     ADConfig,
     ADError,
-    DeletedObject,
     all_values,
     first_value,
     guid_text,
     int_value,
     text_value,
 )
+from clarion.sources.model import DeletedObject
 
 log = logging.getLogger("clarion.sources.ad")  # one logger for the whole AD sync, as ad_sync.py does
 

@@ -6,10 +6,9 @@ tested without a connection; every public name here is re-exported from ``clario
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -63,80 +62,6 @@ class ADConfig:
             raise ValueError(f"AD url {self.url!r} is plain ldap://: set start_tls=True or use ldaps://")
         if not 1 <= self.page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {self.page_size}")
-
-
-@dataclass(frozen=True, slots=True)
-class DeletedObject:
-    """A tombstone seen with the Show Deleted control: the SID is what the merger keys on."""
-
-    sid: str
-    kind: str  # user | group | computer
-    usn_changed: int
-    guid: str | None = None  # objectGUID, kept for the log: AD keeps it on the tombstone too
-
-
-@dataclass(frozen=True, slots=True)
-class GroupMembers:
-    """The complete direct membership of a group whose uSNChanged moved: it replaces the group's old edges.
-
-    ``member`` does not list users whose *primary* group this is; those edges come from the users' own records.
-    """
-
-    group_sid: str
-    users: tuple[str, ...] = ()  # sAMAccountNames of member users
-    groups: tuple[str, ...] = ()  # objectSids of member groups
-
-
-@dataclass(frozen=True, slots=True)
-class SyncMark:
-    """Where the next incremental sync resumes: which DC (its invocationId), from which USN, taken when.
-
-    USNs are per DC and per database incarnation, so a mark is only valid against the same invocationId.
-    """
-
-    invocation_id: str | None
-    highest_usn: int
-    taken_at_ms: int
-    base_dn: str
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str, where: str = "AD sync mark") -> SyncMark:
-        """Parse a stored mark; a damaged one is an error naming the field, never a silent full sync."""
-        try:
-            raw = json.loads(text)
-        except ValueError as exc:
-            raise ValueError(f"{where}: not JSON ({exc})") from None
-        if not isinstance(raw, dict):
-            raise ValueError(f"{where}: expected an object with invocation_id, highest_usn, taken_at_ms, base_dn")
-        inv, usn, at, base = (raw.get(k) for k in ("invocation_id", "highest_usn", "taken_at_ms", "base_dn"))
-        if inv is not None and not isinstance(inv, str):
-            raise ValueError(f"{where}: invocation_id must be a string or null, got {inv!r}")
-        usn, at = _natural(usn, "highest_usn", where), _natural(at, "taken_at_ms", where)
-        if not isinstance(base, str) or not base:
-            raise ValueError(f"{where}: base_dn must be a non-empty string, got {base!r}")
-        return cls(invocation_id=inv, highest_usn=usn, taken_at_ms=at, base_dn=base)
-
-
-def _natural(value: Any, name: str, where: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{where}: {name} must be an integer >= 0, got {value!r}")
-    return value
-
-
-@dataclass(slots=True)
-class ADSnapshot(DirectorySnapshot):
-    """A :class:`DirectorySnapshot` plus what only an incremental AD sync can say: deletions and replaced
-    memberships. A full snapshot leaves ``deleted`` and ``members`` empty (its cleanup covers both)."""
-
-    deleted: list[DeletedObject] = field(default_factory=list)
-    members: list[GroupMembers] = field(default_factory=list)
-    primary_groups: dict[str, str] = field(default_factory=dict)  # user SID -> SID of its primary group
-    mark: SyncMark | None = None  # resume point for the next incremental sync
-    deletions_seen: bool = True  # False when the account could not read the tombstones (incremental only)
-    full_reason: str | None = None  # why an incremental request ran as a full sync
 
 
 def guid_text(value: Any) -> str:

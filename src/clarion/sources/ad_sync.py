@@ -22,10 +22,6 @@ from clarion.sources.ad_model import (
     UAC_ACCOUNTDISABLE,
     USER_ATTRS,
     USER_FILTER,
-    ADSnapshot,
-    DeletedObject,
-    GroupMembers,
-    SyncMark,
     all_values,
     dn_key,
     domain_sid_of,
@@ -33,7 +29,15 @@ from clarion.sources.ad_model import (
     int_value,
     text_value,
 )
-from clarion.sources.model import ADComputer, ADGroup, ADUser, DirectorySnapshot
+from clarion.sources.model import (
+    ADComputer,
+    ADGroup,
+    ADUser,
+    DeletedObject,
+    DirectorySnapshot,
+    GroupMembers,
+    SyncMark,
+)
 
 # the AD sync's warnings keep one logger name, whichever of its modules emits them
 log = logging.getLogger("clarion.sources.ad")
@@ -95,11 +99,11 @@ class IncrementalSync(ABC):
     def client(self) -> AbstractContextManager[DirectoryReader]:
         """A fresh connection, bound on enter and closed on exit."""
 
-    def sync_changes(self, previous: DirectorySnapshot) -> ADSnapshot:
+    def sync_changes(self, previous: DirectorySnapshot) -> DirectorySnapshot:
         """Everything changed (and deleted) after ``previous`` was taken."""
         return self.sync(since_usn=previous.highest_usn + 1)
 
-    def sync(self, since_usn: int | None = None, *, now_ms: int | None = None) -> ADSnapshot:
+    def sync(self, since_usn: int | None = None, *, now_ms: int | None = None) -> DirectorySnapshot:
         """Read the directory (or what changed at/after ``since_usn``); on failure raise ADError, return nothing."""
         if since_usn is not None and since_usn < 0:
             raise ValueError(f"since_usn must be >= 0, got {since_usn}")
@@ -108,7 +112,7 @@ class IncrementalSync(ABC):
         self._commit(memory, snapshot)
         return snapshot
 
-    def sync_from(self, mark: SyncMark | None, *, now_ms: int | None = None) -> ADSnapshot:
+    def sync_from(self, mark: SyncMark | None, *, now_ms: int | None = None) -> DirectorySnapshot:
         """Incremental from ``mark`` when it is still valid against this DC, else a full sync saying why."""
         now = _now(now_ms)
         with self.client() as client:
@@ -149,7 +153,7 @@ class IncrementalSync(ABC):
             )
         return None
 
-    def _commit(self, memory: _Memory, snapshot: ADSnapshot) -> None:
+    def _commit(self, memory: _Memory, snapshot: DirectorySnapshot) -> None:
         """Keep what this read learnt; an incremental read without earlier memory cannot vouch for all members."""
         if snapshot.since_usn is None:
             self._memory = memory
@@ -168,7 +172,7 @@ class IncrementalSync(ABC):
                 if old.members is not None:
                     old.members.pop(key, None)
 
-    def _read(self, client: DirectoryReader, since_usn: int | None, now_ms: int) -> tuple[ADSnapshot, _Memory]:
+    def _read(self, client: DirectoryReader, since_usn: int | None, now_ms: int) -> tuple[DirectorySnapshot, _Memory]:
         invocation = client.invocation_id()
         highest = client.highest_committed_usn()  # read first: changes during the sync are re-read next time
         base = client.base_dn()
@@ -210,19 +214,17 @@ class IncrementalSync(ABC):
         if unknown:
             for dn, attrs in client.search_by_dns(unknown, GROUP_FILTER, ["objectSid"]):
                 dn_sid[dn_key(dn)] = self._decode_sid(first_value(attrs, "objectSid"))
-        primary: dict[str, str] = {}
-        ad_users = [u for u in (self._user(dn, a, dn_sid, primary) for dn, a in users) if u is not None]
+        ad_users = [u for u in (self._user(dn, a, dn_sid) for dn, a in users) if u is not None]
         ad_groups = [g for g in (self._group(dn, a, dn_sid) for dn, a in groups) if g is not None]
         principals = {dn_key(u.dn): ("user", u.username, u.sid) for u in ad_users}
         principals |= {dn_key(g.dn): ("group", g.sid, g.sid) for g in ad_groups}
-        snapshot = ADSnapshot(
+        snapshot = DirectorySnapshot(
             users=ad_users,
             groups=ad_groups,
             computers=[c for c in (self._computer(dn, a) for dn, a in computers) if c is not None],
             highest_usn=highest,
             since_usn=since_usn,
             deleted=deleted,
-            primary_groups=primary,
             mark=SyncMark(invocation_id=invocation, highest_usn=highest, taken_at_ms=now_ms, base_dn=base),
             deletions_seen=deletions_seen,
         )
@@ -259,21 +261,17 @@ class IncrementalSync(ABC):
                 out.append(sid)
         return out
 
-    def _user(
-        self, dn: str, attrs: Mapping[str, Any], dn_sid: Mapping[str, str], primary_of: dict[str, str]
-    ) -> ADUser | None:
+    def _user(self, dn: str, attrs: Mapping[str, Any], dn_sid: Mapping[str, str]) -> ADUser | None:
         raw_sid, name = first_value(attrs, "objectSid"), text_value(first_value(attrs, "sAMAccountName"))
         if raw_sid is None or name is None:
             log.warning("AD: user %s has no objectSid or sAMAccountName (not readable?); skipped", dn)
             return None
         sid = self._decode_sid(raw_sid)
         groups = sorted(set(self._parents(attrs, dn_sid, dn)))
-        primary = int_value(first_value(attrs, "primaryGroupID"))
-        if primary:  # memberOf never lists the primary group (Domain Users): add it explicitly
-            primary_sid = f"{domain_sid_of(sid)}-{primary}"
-            primary_of[sid] = primary_sid
-            if primary_sid not in groups:
-                groups.append(primary_sid)
+        rid = int_value(first_value(attrs, "primaryGroupID"))
+        primary_sid = f"{domain_sid_of(sid)}-{rid}" if rid else None
+        if primary_sid is not None and primary_sid not in groups:  # memberOf never lists the primary group
+            groups.append(primary_sid)
         return ADUser(
             sid=sid,
             username=name,
@@ -284,6 +282,7 @@ class IncrementalSync(ABC):
             groups=tuple(groups),
             enabled=not int_value(first_value(attrs, "userAccountControl")) & UAC_ACCOUNTDISABLE,
             usn_changed=int_value(first_value(attrs, "uSNChanged")),
+            primary_group=primary_sid,
         )
 
     def _group(self, dn: str, attrs: Mapping[str, Any], dn_sid: Mapping[str, str]) -> ADGroup | None:
