@@ -13,7 +13,7 @@ import pytest
 
 from clarion.api.app import create_app
 from clarion.identity import merge_sessions
-from clarion.identity.trustsec import TrustSecSyncResult, read_and_sync_trustsec
+from clarion.identity.trustsec import Changes, TrustSecSyncResult, read_and_sync_trustsec
 from clarion.server import BackgroundServer
 from clarion.sources.ers import ERSClient, ERSConfig
 from clarion.sources.ers_models import (
@@ -389,8 +389,8 @@ def test_a_complete_ers_read_removes_what_ise_deleted_and_keeps_sgts_devices_car
 ) -> None:
     ids = _lab_policy(ers)
     first = run(_sync(ers, store, T0))
-    assert (first.security_groups, first.sgacls, first.egress_cells) == (18, 5, 2)
-    assert (first.deleted_sgts, first.removed_sgts, first.removed_sgacls) == (0, 0, 0)
+    assert (first.sgts, first.sgacls, first.cells) == (Changes(added=18), Changes(added=5), Changes(added=2))
+    assert (first.removed_sgt_nodes, first.kept_deleted_sgts) == (0, 0)
     assert (sgt_rows(store)[40]["name"], sgt_rows(store)[41]["id"]) == ("Lab", ids["printers"])
     assert (40, 41, ("Web",)) in cells(store)
     merge_sessions(store, [Session(mac="02:00:00:00:e5:01", sgt=40, timestamp_ms=T0)])  # a device tagged Lab
@@ -402,7 +402,12 @@ def test_a_complete_ers_read_removes_what_ise_deleted_and_keeps_sgts_devices_car
 
     run(delete_in_ise())
     second = run(_sync(ers, store, T0 + 1))
-    assert (second.deleted_sgts, second.removed_sgts, second.removed_sgacls) == (2, 1, 1)
+    assert (second.sgts, second.sgacls, second.cells) == (
+        Changes(unchanged=16, removed=2),
+        Changes(unchanged=4, removed=1),
+        Changes(unchanged=1, removed=1),
+    )
+    assert (second.removed_sgt_nodes, second.kept_deleted_sgts) == (1, 1)
     sgts = sgt_rows(store)
     assert 41 not in sgts  # nothing refers to Printers: gone
     assert (sgts[40]["name"], sgts[40]["deleted"], sgts[40]["id"]) == ("Lab", T0 + 1, None)  # a device carries it
@@ -413,7 +418,7 @@ def test_a_complete_ers_read_removes_what_ise_deleted_and_keeps_sgts_devices_car
     # the same tag defined again in ISE is ISE's again: no longer marked deleted
     ers.state.add("sgt", {"name": "Lab2", "value": 40, "description": ""})
     third = run(_sync(ers, store, T0 + 2))
-    assert (third.deleted_sgts, third.removed_sgts) == (0, 0)
+    assert (third.sgts, third.removed_sgt_nodes, third.kept_deleted_sgts) == (Changes(added=1, unchanged=16), 0, 0)
     assert (sgt_rows(store)[40]["name"], sgt_rows(store)[40]["deleted"]) == ("Lab2", None)
 
 
@@ -438,7 +443,7 @@ def test_graphql_says_where_an_sgt_came_from_and_when_ise_deleted_it(ers: ERSSer
         run(_sync(ers, store, T0))
         ten = next(o for o in ers.state.objects["sgt"].values() if o["value"] == 10)
         del ers.state.objects["sgt"][ten["id"]]  # ISE's admin deleted Point_of_Sale_Systems
-        assert run(_sync(ers, store, T0 + 7)).deleted_sgts == 1
+        assert run(_sync(ers, store, T0 + 7)).sgts.removed == 1
         query = "{ policyMatrix { sgts { value name origin { source nameSource firstSeen iseSince iseDeletedAt } } } }"
         reply = httpx.post(
             f"{server.url}/graphql", json={"query": query}, headers={"Authorization": f"Bearer {READER_TOKEN}"},

@@ -14,15 +14,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from clarion.cli import app
-from clarion.identity.ise_cli import (
-    EXIT_AUTH,
-    EXIT_MALFORMED,
-    EXIT_SETTINGS,
-    EXIT_TLS,
-    EXIT_UNREACHABLE,
-    base_url,
-    classify,
-)
+from clarion.identity.ise_cli import base_url
+from clarion.identity.ise_errors import EXIT_AUTH, EXIT_MALFORMED, EXIT_SETTINGS, EXIT_TLS, EXIT_UNREACHABLE, classify
 from clarion.store.falkordb_store import FalkorDBStore
 from tests.fakes.ers.server import ERSServer
 from tests.fakes.pxgrid.certs import Pki, make_pki
@@ -80,6 +73,16 @@ def summary(r: Result) -> dict[str, Any]:
     return parsed
 
 
+def kinds(added: int = 0, updated: int = 0, unchanged: int = 0, removed: int = 0) -> dict[str, int]:
+    """One kind's counts as the JSON summary prints them."""
+    read = added + updated + unchanged
+    return {"read": read, "added": added, "updated": updated, "unchanged": unchanged, "removed": removed}
+
+
+def new(n: int) -> dict[str, int]:
+    return kinds(added=n)
+
+
 def graph(store: FalkorDBStore) -> tuple[Any, ...]:
     return sgt_rows(store), cells(store), sgacl_names(store)
 
@@ -91,15 +94,17 @@ def test_sync_into_the_embedded_store_of_the_data_dir(ers: ERSServer, pki: Pki, 
     r = sync(env)
     out = summary(r)
     assert out == {
-        "host": f"https://127.0.0.1:{ers.port}", "security_groups": 18, "sgacls": 5, "egress_cells": 2,
-        "removed_sgacls": 0, "deleted_sgts": 0, "removed_sgts": 0, "kept_deleted_sgts": 0,
+        "host": f"https://127.0.0.1:{ers.port}", "ok": True, "sgts": new(18), "sgacls": new(5),
+        "egress_cells": new(2), "removed_sgt_nodes": 0, "kept_deleted_sgts": 0,
         "requests": out["requests"], "merge_seconds": out["merge_seconds"],
     }  # fmt: skip
     # 3 list pages and one GET per object: 18 SGTs + 5 SGACLs + 2 cells
     assert out["requests"] == 3 + 18 + 5 + 2
     assert "SGTs: 18 read" in r.stderr
     assert "egress matrix cells: 2 read" in r.stderr
-    assert "merged 18 SGTs, 5 SGACLs, 2 egress matrix cells (28 ERS requests" in r.stderr
+    assert "SGTs: 18 added, 0 updated, 0 unchanged, 0 removed" in r.stderr
+    assert "egress matrix cells: 2 added, 0 updated, 0 unchanged, 0 removed" in r.stderr
+    assert "applied in one transaction (28 ERS requests" in r.stderr
     store = FalkorDBStore.embedded(tmp_path / "data", graph="isecli")  # the command stopped its store: reopen it
     try:
         sgts = sgt_rows(store)
@@ -114,14 +119,14 @@ def test_sync_into_the_embedded_store_of_the_data_dir(ers: ERSServer, pki: Pki, 
 def test_second_sync_removes_what_ise_deleted(ers: ERSServer, pki: Pki, cli_store: FalkorDBStore) -> None:
     ids = _lab_policy(ers)
     env = env_for(ers, pki)
-    assert summary(sync(env))["sgacls"] == 5
+    assert summary(sync(env))["sgacls"]["read"] == 5
     assert "Web" in sgacl_names(cli_store)
     # the ISE admin deletes the cell and then the SGACL it used (ISE refuses the other order)
     del ers.state.objects["egressmatrixcell"][ids["cell"]]
     del ers.state.objects["sgacl"][ids["web"]]
     out = summary(sync(env, "--page-size", "7"))
-    assert (out["sgacls"], out["egress_cells"], out["removed_sgacls"]) == (4, 1, 1)
-    assert (out["deleted_sgts"], out["removed_sgts"], out["kept_deleted_sgts"]) == (0, 0, 0)
+    assert (out["sgacls"], out["egress_cells"]) == (kinds(unchanged=4, removed=1), kinds(unchanged=1, removed=1))
+    assert (out["sgts"], out["removed_sgt_nodes"], out["kept_deleted_sgts"]) == (kinds(unchanged=18), 0, 0)
     assert sgacl_names(cli_store) == {"Permit IP", "Deny IP", "Permit_IP_Log", "Deny_IP_Log"}
     assert cells(cli_store) == {(65535, 65535, ("Permit IP",))}
     pages = [p for _, p in ers.state.requests if p.startswith("/ers/config/sgt?")]
@@ -141,9 +146,10 @@ def test_deleted_sgt_devices_carry_is_kept_and_counted(ers: ERSServer, pki: Pki,
         del ers.state.objects[res][ids[key]]
     r = sync(env)
     out = summary(r)
-    assert (out["deleted_sgts"], out["removed_sgts"], out["kept_deleted_sgts"]) == (2, 1, 1)
-    assert "removed 0 SGACLs and 1 SGTs that ISE no longer has" in r.stderr
-    assert "kept 1 SGTs ISE deleted, marked deleted, because devices still carry them (2 found" in r.stderr
+    assert (out["sgts"], out["removed_sgt_nodes"], out["kept_deleted_sgts"]) == (kinds(unchanged=16, removed=2), 1, 1)
+    assert out["egress_cells"] == kinds(unchanged=1, removed=1)
+    assert "SGTs: 0 added, 0 updated, 16 unchanged, 2 removed" in r.stderr
+    assert "SGT nodes: 1 removed (ISE deleted them and nothing refers to them), 1 kept marked deleted" in r.stderr
     sgts = sgt_rows(cli_store)
     assert 41 not in sgts
     assert (sgts[40]["name"], sgts[40]["id"]) == ("Lab", None)
@@ -203,7 +209,7 @@ def test_a_ca_file_that_is_not_pem_is_a_settings_error(ers: ERSServer, pki: Pki,
 def test_insecure_works_but_warns_loudly(ers: ERSServer, pki: Pki, cli_store: FalkorDBStore) -> None:
     env = env_for(ers, pki, CLARION_ISE_CA_FILE="")  # empty is unset
     r = sync(env, "--insecure", "--quiet")
-    assert summary(r)["security_groups"] == 16
+    assert summary(r)["sgts"]["read"] == 16
     assert "WARNING: --insecure: ISE's certificate is NOT verified" in r.stderr
     both = sync(env_for(ers, pki), "--insecure")
     assert both.exit_code == 2
@@ -232,7 +238,7 @@ def test_slow_ise_is_a_timeout_not_a_hang(ers: ERSServer, pki: Pki, cli_store: F
 
 def test_an_ers_operator_account_is_enough(ers: ERSServer, pki: Pki, cli_store: FalkorDBStore) -> None:
     env = env_for(ers, pki, CLARION_ISE_ERS_USER=OPERATOR[0], CLARION_ISE_ERS_PASSWORD=OPERATOR[1])
-    assert summary(sync(env, "--concurrency", "2"))["security_groups"] == 16
+    assert summary(sync(env, "--concurrency", "2"))["sgts"]["read"] == 16
     assert len(sgt_rows(cli_store)) == 17  # ISE's 16 and ANY (named by the ANY-ANY cell)
 
 
@@ -271,7 +277,7 @@ def test_settings_file(ers: ERSServer, pki: Pki, cli_store: FalkorDBStore, tmp_p
     lines = [f"{k}={v}" for k, v in env_for(ers, pki).items()]
     settings.write_text("\n".join(lines) + "\n")
     r = CliRunner().invoke(app, ["ise", "sync", "--env-file", str(settings), "--quiet"], env={})
-    assert summary(r)["egress_cells"] == 1
+    assert summary(r)["egress_cells"]["read"] == 1
     assert r.stderr == ""
 
 

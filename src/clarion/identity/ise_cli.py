@@ -25,6 +25,14 @@ import typer
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from clarion.identity.ise_errors import (
+    ERS_PORT,
+    EXIT_ERS,
+    EXIT_SETTINGS,
+    SyncFailedError,
+    classify,
+)
+
 if TYPE_CHECKING:
     from clarion.identity.trustsec import TrustSecSyncResult
     from clarion.sources.ers import ERSClient, ERSConfig
@@ -32,17 +40,8 @@ if TYPE_CHECKING:
 
 ise_app = typer.Typer(help="Cisco ISE ERS: read SGTs, SGACLs and the egress matrix into the graph.")
 
-ERS_PORT = 9060
 MAX_ENV_FILE_BYTES = 64 * 1024
 HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})*$")
-
-# exit codes (documented in docs/operations.md); 2 is also typer's own for a bad option
-EXIT_ERS = 1  # ISE answered with an error (5xx, 404...) or the graph store failed
-EXIT_SETTINGS = 2
-EXIT_UNREACHABLE = 3
-EXIT_TLS = 4
-EXIT_AUTH = 5
-EXIT_MALFORMED = 6
 
 ENV_HELP = (
     "Settings come from CLARION_ISE_HOST, CLARION_ISE_ERS_PORT, CLARION_ISE_ERS_USER, CLARION_ISE_ERS_PASSWORD, "
@@ -71,14 +70,6 @@ class ISESettings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, v: object) -> object:
         return None if v == "" else v
-
-
-class SyncFailedError(Exception):
-    """A sync that stopped before anything was removed: the message to print and the exit code."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -178,75 +169,6 @@ async def read_policy(config: ERSConfig, progress: Progress) -> TrustSecConfig:
     return TrustSecConfig(sgts, acls, cells)
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and cur not in seen and len(seen) < 20:
-        seen.append(cur)
-        cur = cur.__cause__ or cur.__context__
-    return seen
-
-
-def _tls_failure(exc: BaseException) -> bool:
-    """A handshake or certificate error; SSLWantRead/Write only say a read was pending when something else hit."""
-    return isinstance(exc, ssl.SSLError) and not isinstance(exc, (ssl.SSLWantReadError, ssl.SSLWantWriteError))
-
-
-def classify(exc: Exception, config: ERSConfig, phase: str) -> SyncFailedError:
-    """Turn what the read raised into the operator's message and exit code."""
-    from clarion.sources.ers import GET_RETRIES
-    from clarion.sources.ers_models import ERSAuthError, ERSError, ERSForbiddenError
-
-    target = config.base_url
-    nothing = "nothing in the graph was changed"
-    if isinstance(exc, ERSAuthError):
-        return SyncFailedError(
-            f"ISE ERS at {target} refused the account {config.username!r} (HTTP 401) while {phase}: wrong user or "
-            "password, or the account is not in the ERS Admin or ERS Operator admin group; " + nothing,
-            EXIT_AUTH,
-        )
-    if isinstance(exc, ERSForbiddenError):
-        return SyncFailedError(
-            f"ISE ERS at {target} forbade the request (HTTP 403) while {phase}: {exc}. ERS may be disabled "
-            "(Administration > System > Settings > API Settings > ERS Read/Write) or the account lacks the "
-            "ERS Admin/ERS Operator role; " + nothing,
-            EXIT_AUTH,
-        )
-    chain = _chain(exc)
-    if any(isinstance(e, httpx.TimeoutException) and not isinstance(e, httpx.ConnectTimeout) for e in chain):
-        return SyncFailedError(
-            f"ISE ERS at {target} did not answer within {config.timeout_s:g} s ({1 + GET_RETRIES} tries) "
-            f"while {phase}: {exc}. "
-            "ISE may be overloaded: retry later, raise --timeout or lower --concurrency; " + nothing,
-            EXIT_UNREACHABLE,
-        )
-    if any(_tls_failure(e) for e in chain) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
-        how = f"with the CA bundle {config.verify}" if isinstance(config.verify, str) else "with the system CAs"
-        hint = (
-            f"ISE's admin certificate did not verify {how}: pass the CA that signed it with --ca-file "
-            "(or CLARION_ISE_CA_FILE)"
-            if any("CERTIFICATE_VERIFY_FAILED" in str(e) for e in chain)
-            else "the TLS handshake failed: is this ISE's ERS port, and does it speak TLS 1.2 or later?"
-        )
-        return SyncFailedError(f"TLS with ISE at {target} failed while {phase}: {exc}. {hint}; " + nothing, EXIT_TLS)
-    if any(isinstance(e, (httpx.ConnectError, httpx.TimeoutException, OSError)) for e in chain):
-        return SyncFailedError(
-            f"cannot reach ISE ERS at {target} while {phase}: {exc}. Is the host right, is ERS enabled on it (it "
-            f"listens on port {ERS_PORT} only when enabled), and does a firewall let this host in? " + nothing,
-            EXIT_UNREACHABLE,
-        )
-    if isinstance(exc, ERSError) and exc.status is not None and exc.status < 300:
-        return SyncFailedError(f"malformed ERS response from {target} while {phase}: {exc}; " + nothing, EXIT_MALFORMED)
-    if isinstance(exc, ERSError):
-        return SyncFailedError(f"ISE ERS at {target} failed while {phase}: {exc}; " + nothing, EXIT_ERS)
-    if isinstance(exc, (KeyError, TypeError, ValueError, AttributeError)):
-        return SyncFailedError(
-            f"malformed ERS response from {target} while {phase}: {type(exc).__name__}: {exc}; " + nothing,
-            EXIT_MALFORMED,
-        )
-    raise exc
-
-
 @ise_app.command("sync", epilog=ENV_HELP)
 def ise_sync(
     host: Annotated[str | None, typer.Option(help="ISE node with ERS (the PAN), e.g. ise-pan.corp.local.")] = None,
@@ -267,9 +189,10 @@ def ise_sync(
 ) -> None:
     """Read SGTs, SGACLs and the egress matrix from ISE ERS and make the graph's TrustSec facts equal them.
 
-    Deletions (SGACLs, cells, SGT definitions ISE no longer has) are applied only after the whole read
-    succeeded and merged; an SGT devices still carry is kept, marked deleted. Exit codes: 0 done, 1 ISE or
-    store error, 2 settings, 3 unreachable, 4 TLS, 5 authentication/authorisation, 6 malformed reply.
+    Only a complete read is applied, in one transaction with its deletions (SGACLs, cells, SGT definitions ISE
+    no longer has), so a failure leaves the previous policy; an SGT devices still carry is kept, marked deleted.
+    Exit codes: 0 done, 1 ISE or store error (a re-run converges), 2 settings, 3 unreachable, 4 TLS,
+    5 authentication/authorisation, 6 malformed reply.
     Example: `clarion ise sync --host ise-pan.corp.local --user clarion-ers --ca-file ise-ca.pem`
     """
     config = _config(host, port, user, ca_file, insecure, timeout, page_size, concurrency, csrf, env_file)
@@ -288,8 +211,7 @@ def ise_sync(
         if not quiet and sys.stderr.isatty():
             typer.echo("", err=True)
         raise _fail(f"ISE sync failed: {e}", e.code) from None
-    result, kept = _merge(policy, env_file)
-    _report(result, kept, progress, config, quiet)
+    _report(_merge(policy, env_file, config.base_url), progress, config, quiet)
 
 
 def _config(
@@ -344,45 +266,52 @@ def _check_env_file(path: Path) -> None:
         raise _fail(f"--env-file {path}: {path.stat().st_size} bytes; a settings file is at most 64 KiB", 2)
 
 
-def _merge(policy: TrustSecConfig, env_file: Path | None) -> tuple[TrustSecSyncResult, int]:
-    """Merge the complete read into the store CLARION_GRAPH_URL / CLARION_DATA_DIR names; removals come last.
-
-    Also counts the SGTs kept marked deleted (ISE dropped them, devices still carry them), this read's and earlier.
-    """
+def _merge(policy: TrustSecConfig, env_file: Path | None, base: str) -> TrustSecSyncResult:
+    """Apply the complete read to the store CLARION_GRAPH_URL / CLARION_DATA_DIR names, all of it or none of it."""
     from clarion.identity.cli import _open_store
     from clarion.identity.trustsec import sync_trustsec
     from clarion.store.port import StoreError
 
     store = _open_store(env_file)
     try:
-        result = sync_trustsec(store, policy)
-        rows = store.read("query/identity_trustsec_kept_deleted")
-        return result, int(rows[0]["kept"])
+        return sync_trustsec(store, policy)
     except StoreError as e:
+        read = {"sgts": len(policy.security_groups), "sgacls": len(policy.sgacls), "egress_cells": len(policy.cells)}
+        typer.echo(json.dumps({"host": base, "ok": False, "failed": "store", "read": read, "partial": False}))
         raise _fail(
-            f"ISE sync: the ERS read succeeded but the graph store failed: {e}. Nothing was removed; what merged "
-            "before the failure stays and the next run completes it",
+            f"ISE sync: the ERS read succeeded but the graph store failed while applying it: {e}. The sync is one "
+            "transaction, so the graph still holds the previous policy (or, had the store failed while confirming "
+            "the commit, all of this one), never a mix. Run `clarion ise sync` again once the store is back: it "
+            "converges to ISE's policy",
             EXIT_ERS,
         ) from None
     finally:
         store.close()
 
 
-def _report(result: TrustSecSyncResult, kept: int, progress: Progress, config: ERSConfig, quiet: bool) -> None:
+def _report(result: TrustSecSyncResult, progress: Progress, config: ERSConfig, quiet: bool) -> None:
+    """A line per kind on stderr, then one JSON object on stdout with the same counts."""
+    kinds = {"sgts": result.sgts, "sgacls": result.sgacls, "egress_cells": result.cells}
     if not quiet:
-        lines = (
-            f"merged {result.security_groups} SGTs, {result.sgacls} SGACLs, {result.egress_cells} egress matrix cells "
-            f"({progress.requests} ERS requests, merge {result.seconds:.2f} s)",
-            f"removed {result.removed_sgacls} SGACLs and {result.removed_sgts} SGTs that ISE no longer has "
-            "(and nothing refers to)",
-            f"kept {kept} SGTs ISE deleted, marked deleted, because devices still carry them "
-            f"({result.deleted_sgts} found deleted by this read)",
-        )
+        label = {"sgts": "SGTs", "sgacls": "SGACLs", "egress_cells": "egress matrix cells"}
+        lines = [
+            f"{label[k]}: {c.added} added, {c.updated} updated, {c.unchanged} unchanged, {c.removed} removed "
+            f"(ISE no longer has them)"
+            for k, c in kinds.items()
+        ]
+        lines += [
+            f"SGT nodes: {result.removed_sgt_nodes} removed (ISE deleted them and nothing refers to them), "
+            f"{result.kept_deleted_sgts} kept marked deleted because devices still carry them",
+            f"applied in one transaction ({progress.requests} ERS requests, merge {result.seconds:.2f} s)",
+        ]
         typer.echo("\n".join(lines), err=True)
+    counts: dict[str, object] = {
+        k: {"read": c.read, "added": c.added, "updated": c.updated, "unchanged": c.unchanged, "removed": c.removed}
+        for k, c in kinds.items()
+    }
     summary = {
-        "host": config.base_url, "security_groups": result.security_groups, "sgacls": result.sgacls,
-        "egress_cells": result.egress_cells, "removed_sgacls": result.removed_sgacls,
-        "deleted_sgts": result.deleted_sgts, "removed_sgts": result.removed_sgts, "kept_deleted_sgts": kept,
-        "requests": progress.requests, "merge_seconds": round(result.seconds, 3),
+        "host": config.base_url, "ok": True, **counts, "removed_sgt_nodes": result.removed_sgt_nodes,
+        "kept_deleted_sgts": result.kept_deleted_sgts, "requests": progress.requests,
+        "merge_seconds": round(result.seconds, 3),
     }  # fmt: skip
     typer.echo(json.dumps(summary))

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from clarion.sources.ers import ERSClient
 from clarion.sources.ers_models import ANY_SGT_VALUE, TrustSecConfig
@@ -22,64 +23,81 @@ from clarion.store.port import GraphStore
 
 
 @dataclass(frozen=True, slots=True)
-class TrustSecSyncResult:
-    """What one complete ERS read merged, and how many ISE objects it found gone (removed or retired)."""
+class Changes:
+    """How one kind of ISE object in the graph changed in one complete sync (``removed``: ISE no longer lists it)."""
 
-    security_groups: int
-    sgacls: int
-    egress_cells: int
-    removed_sgacls: int
-    deleted_sgts: int  # SGT definitions this read found gone from ISE (marked ise_deleted_at)
-    removed_sgts: int  # SGT nodes ISE deleted that nothing refers to any more: removed
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+
+    @property
+    def read(self) -> int:
+        """How many ISE lists now (each one added, updated or unchanged)."""
+        return self.added + self.updated + self.unchanged
+
+
+@dataclass(frozen=True, slots=True)
+class TrustSecSyncResult:
+    """What one complete ERS read changed in the graph, per kind, applied all at once.
+
+    ``sgts.removed`` counts SGT definitions ISE no longer lists (found deleted by this read); of all SGTs ISE
+    deleted, ``removed_sgt_nodes`` nodes were removed because nothing refers to them any more and
+    ``kept_deleted_sgts`` stay, marked deleted, because devices still carry them.
+    """
+
+    sgts: Changes
+    sgacls: Changes
+    cells: Changes
+    removed_sgt_nodes: int
+    kept_deleted_sgts: int
     seconds: float
 
 
-def merge_security_groups(
-    store: GraphStore, groups: Iterable[SecurityGroup], now_ms: int, *, sync_id: str | None = None
-) -> int:
-    """Name SGTs (``SGT.name``, ``description``, ``ise_id``); the last record per value wins.
+Rows = dict[Any, dict[str, Any]]
 
-    ``sync_id`` stamps the groups as seen by that complete ERS read (its cleanup keys on the stamp).
-    """
-    rows = {
-        g.value: {"value": g.value, "name": g.name, "description": g.description, "ise_id": g.ise_id} for g in groups
-    }
+
+def _group_rows(groups: Iterable[SecurityGroup]) -> Rows:
+    return {g.value: {"value": g.value, "name": g.name, "description": g.description, "ise_id": g.ise_id}
+            for g in groups}  # fmt: skip
+
+
+def _acl_rows(acls: Iterable[Sgacl]) -> Rows:
+    return {a.name: {"name": a.name, "aces": a.aces, "ise_id": a.ise_id, "ip_version": a.ip_version,
+                     "description": a.description} for a in acls}  # fmt: skip
+
+
+def _cell_rows(cells: Iterable[EgressCell]) -> Rows:
+    return {(c.src_sgt, c.dst_sgt): {"src": c.src_sgt, "dst": c.dst_sgt, "sgacls": list(c.sgacls),
+                                     "default_rule": c.default_rule, "status": c.status, "ise_id": c.ise_id}
+            for c in cells}  # fmt: skip
+
+
+def merge_security_groups(store: GraphStore, groups: Iterable[SecurityGroup], now_ms: int) -> int:
+    """Name SGTs (``SGT.name``, ``description``, ``ise_id``); the last record per value wins."""
+    rows = _group_rows(groups)
     if not rows:
         return 0
-    store.write("merge/identity_security_groups", {"groups": list(rows.values()), "sync_id": sync_id, "ts": now_ms})
+    store.write("merge/identity_security_groups", {"groups": list(rows.values()), "ts": now_ms})
     return len(rows)
 
 
-def merge_sgacls(
-    store: GraphStore, acls: Iterable[Sgacl], now_ms: int, deleted: Iterable[str] = (), *, sync_id: str | None = None
-) -> int:
+def merge_sgacls(store: GraphStore, acls: Iterable[Sgacl], now_ms: int, deleted: Iterable[str] = ()) -> int:
     """Upsert SGACLs by name and remove the ones ISE reported deleted."""
-    rows = {
-        a.name: {"name": a.name, "aces": a.aces, "ise_id": a.ise_id, "ip_version": a.ip_version,
-                 "description": a.description}
-        for a in acls
-    }  # fmt: skip
+    rows = _acl_rows(acls)
     gone = sorted(set(deleted) - rows.keys())
     if not rows and not gone:
         return 0
-    store.write(
-        "merge/identity_sgacls", {"acls": list(rows.values()), "deleted": gone, "sync_id": sync_id, "ts": now_ms}
-    )
+    store.write("merge/identity_sgacls", {"acls": list(rows.values()), "deleted": gone, "ts": now_ms})
     return len(rows)
 
 
-def merge_egress_cells(
-    store: GraphStore, cells: Iterable[EgressCell], now_ms: int, *, complete: bool = False, sync_id: str | None = None
-) -> int:
+def merge_egress_cells(store: GraphStore, cells: Iterable[EgressCell], now_ms: int, *, complete: bool = False) -> int:
     """Merge matrix cells; with ``complete`` the list is the whole matrix and other ISE cells are removed after."""
-    rows = {
-        (c.src_sgt, c.dst_sgt): {"src": c.src_sgt, "dst": c.dst_sgt, "sgacls": list(c.sgacls),
-                                 "default_rule": c.default_rule, "status": c.status, "ise_id": c.ise_id}
-        for c in cells
-    }  # fmt: skip
+    rows = _cell_rows(cells)
     if not rows and not complete:
         return 0
-    sync_id = sync_id or uuid.uuid4().hex
+    sync_id = uuid.uuid4().hex
     values = sorted({v for key in rows for v in key})
     store.write(
         "merge/identity_egress", {"sgts": values, "cells": list(rows.values()), "sync_id": sync_id, "ts": now_ms}
@@ -89,25 +107,48 @@ def merge_egress_cells(
     return len(rows)
 
 
+def _changes(before: Rows, now: Rows, removed: int) -> Changes:
+    """Compare what ISE lists now with what the graph held from ISE (same row shape, keyed alike)."""
+    added = sum(1 for key in now if key not in before)
+    unchanged = sum(1 for key, row in now.items() if before.get(key) == row)
+    return Changes(added=added, updated=len(now) - added - unchanged, unchanged=unchanged, removed=removed)
+
+
+def _held(store: GraphStore) -> tuple[Rows, Rows, Rows]:
+    """What the graph holds from ISE now, keyed and shaped like the rows a sync writes."""
+    groups = {r["value"]: dict(r) for r in store.read("query/identity_trustsec_ise_sgts")}
+    acls = {r["name"]: dict(r) for r in store.read("query/identity_trustsec_ise_sgacls")}
+    cells = {(r["src"], r["dst"]): {**r, "sgacls": list(r["sgacls"] or [])}
+             for r in store.read("query/identity_trustsec_ise_cells")}  # fmt: skip
+    return groups, acls, cells
+
+
 def sync_trustsec(store: GraphStore, config: TrustSecConfig, now_ms: int | None = None) -> TrustSecSyncResult:
     """Make the graph's ISE TrustSec facts equal a *complete* ERS read (all three lists, read without error).
 
-    Merges first (each write raises on failure, so a failed sync removes nothing), then removes the matrix
-    cells, SGACLs and SGT definitions ISE no longer lists. Pass only what :meth:`ERSClient.read_trustsec`
-    returned: a partial list here would delete what it left out.
+    Everything (merges, then removal of the cells, SGACLs and SGT definitions ISE no longer lists) is one
+    statement, so a store failure leaves the graph as it was and a re-run converges. Pass only what
+    :meth:`ERSClient.read_trustsec` returned: a partial list here would delete what it left out.
     """
     t0 = time.perf_counter()
     ts = int(time.time() * 1000) if now_ms is None else now_ms
-    sync_id = uuid.uuid4().hex
-    n_groups = merge_security_groups(store, config.security_groups, ts, sync_id=sync_id)
-    n_acls = merge_sgacls(store, config.sgacls, ts, sync_id=sync_id)
-    n_cells = merge_egress_cells(store, config.cells, ts, complete=True, sync_id=sync_id)
-    rows = store.write("merge/identity_trustsec_cleanup", {"sync_id": sync_id, "ts": ts, "any": ANY_SGT_VALUE})
-    found = rows[0] if rows else {}
+    groups, acls, cells = _group_rows(config.security_groups), _acl_rows(config.sgacls), _cell_rows(config.cells)
+    held_groups, held_acls, held_cells = _held(store)
+    rows = store.write(
+        "merge/identity_trustsec_sync",
+        {
+            "groups": list(groups.values()), "acls": list(acls.values()),
+            "sgts": sorted({v for key in cells for v in key}), "cells": list(cells.values()),
+            "sync_id": uuid.uuid4().hex, "ts": ts, "any": ANY_SGT_VALUE,
+        },
+    )  # fmt: skip
+    found = rows[0]
     return TrustSecSyncResult(
-        security_groups=n_groups, sgacls=n_acls, egress_cells=n_cells,
-        removed_sgacls=int(found.get("removed_sgacls", 0)), deleted_sgts=int(found.get("deleted_sgts", 0)),
-        removed_sgts=int(found.get("removed_sgts", 0)), seconds=time.perf_counter() - t0,
+        sgts=_changes(held_groups, groups, int(found["deleted_sgts"])),
+        sgacls=_changes(held_acls, acls, int(found["removed_sgacls"])),
+        cells=_changes(held_cells, cells, int(found["removed_cells"])),
+        removed_sgt_nodes=int(found["removed_sgts"]), kept_deleted_sgts=int(found["kept_deleted_sgts"]),
+        seconds=time.perf_counter() - t0,
     )  # fmt: skip
 
 
