@@ -154,6 +154,28 @@ _HALVES = np.dtype(
 )
 
 
+#: The two SGT columns (adjacent u2) of FLOW_DTYPE as one word: one pass tells whether a record has either.
+_SGTS = np.dtype(
+    {  # type: ignore[call-overload]
+        "names": ["both"],
+        "formats": ["<u4"],
+        "offsets": [FLOW_DTYPE.fields["src_sgt"][1]],  # type: ignore[index]
+        "itemsize": FLOW_DTYPE.itemsize,
+    }
+)
+if FLOW_DTYPE.fields["dst_sgt"][1] != FLOW_DTYPE.fields["src_sgt"][1] + 2:  # type: ignore[index]
+    raise ImportError("FLOW_DTYPE must keep src_sgt and dst_sgt adjacent")
+_EMPTY = _empty_tables()
+
+
+def _macs(recs: npt.NDArray[np.void], name: str) -> tuple[npt.NDArray[np.uint64], bool]:
+    """(the 48-bit MAC column, whether any record has one); without any, zeros (lazily mapped) and no pass."""
+    col = recs[name]
+    if col.any():
+        return col & _U64(0xFFFF_FFFF_FFFF), True
+    return np.zeros(len(recs), dtype=_U64), False
+
+
 def _halves(recs: npt.NDArray[np.void], side: str) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
     """(high, low) native uint64 halves of the big-endian 16-byte address of each record."""
     view = recs.view(_HALVES)
@@ -165,12 +187,12 @@ def records_to_tables(recs: npt.NDArray[np.void], site: SitePrefixes) -> tuple[W
     n = len(recs)
     s_hi, s_lo = _halves(recs, "src")
     d_hi, d_lo = _halves(recs, "dst")
-    s_mac = recs["src_mac"] & _U64(0xFFFF_FFFF_FFFF)
-    d_mac = recs["dst_mac"] & _U64(0xFFFF_FFFF_FFFF)
+    s_mac, s_has = _macs(recs, "src_mac")
+    d_mac, d_has = _macs(recs, "dst_mac")
     # A MAC names the endpoint only for a local address: for remote ones it is the router's.
     no_dev = np.zeros(n, dtype=bool)
-    s_dev = (s_mac != 0) & site.is_local(s_hi, s_lo) if s_mac.any() else no_dev
-    d_dev = (d_mac != 0) & site.is_local(d_hi, d_lo) if d_mac.any() else no_dev
+    s_dev = (s_mac != 0) & site.is_local(s_hi, s_lo) if s_has else no_dev
+    d_dev = (d_mac != 0) & site.is_local(d_hi, d_lo) if d_has else no_dev
     any_dev = bool(s_dev.any() or d_dev.any())
     s_ehi = np.where(s_dev, _U64(0), s_hi) if any_dev else s_hi
     s_elo = np.where(s_dev, s_mac, s_lo) if any_dev else s_lo
@@ -197,10 +219,11 @@ def records_to_tables(recs: npt.NDArray[np.void], site: SitePrefixes) -> tuple[W
         first = np.clip(first, 0, MAX_EPOCH_MS)
         last = np.clip(last, 0, MAX_EPOCH_MS)
     first = np.minimum(first, last)
+    any_hi = bool(s_ehi.any() or d_ehi.any())  # IPv4 (mapped) addresses and MACs have no high half
     edges: Table = {
-        "s_hi": np.where(rev, d_ehi, s_ehi),
+        "s_hi": np.where(rev, d_ehi, s_ehi) if any_hi else s_ehi,
         "s_lo": np.where(rev, d_elo, s_elo),
-        "d_hi": np.where(rev, s_ehi, d_ehi),
+        "d_hi": np.where(rev, s_ehi, d_ehi) if any_hi else d_ehi,
         "d_lo": np.where(rev, s_elo, d_elo),
         "meta": meta,
         "bytes": byt,
@@ -229,6 +252,11 @@ def _attributes(
     """
     s_hi, s_lo, d_hi, d_lo = ips
     s_ehi, s_elo, d_ehi, d_elo = eps
+    # Most exporters send no MACs and no SGTs: one pass over each finds that, and the tables stay empty.
+    has_dev = bool(s_dev.any() or d_dev.any())
+    has_sgt = bool(recs.view(_SGTS)["both"].any())
+    if not has_dev and not has_sgt:
+        return _EMPTY.macip, _EMPTY.sgt, _EMPTY.conn
     rows, side = _pairs_selected(s_dev, d_dev)
     macip: Table = {
         "mac": _pick(side, rows, s_mac, d_mac),

@@ -43,37 +43,51 @@ def walk_sets(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> SetTable:
     Messages must lie in ``buf`` in order, one after the other (as ``decode_messages`` joins them).
     """
     count = len(start)
-    pos = start.astype(np.int64, copy=True)
+    start = start.astype(np.int64, copy=False)
     end = end.astype(np.int64, copy=False)
     irregular = np.zeros(count, dtype=bool)
     # A set header is one big-endian word (set id << 16 | length): read through a view with a word at every byte.
     words = np.ndarray((max(len(buf) - 3, 0),), dtype=">u4", buffer=buf, strides=(1,))
-    active = np.flatnonzero(end - pos >= 4)
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    active = np.flatnonzero(end - start >= 4)
+    p, e = start[active], end[active]  # per active message: offset of its next set header, its end
+    parts: list[np.ndarray] = []
     for _ in range(MAX_ROUNDS):
         if not active.size:
             break
-        p = pos[active]
-        header = words[p].astype(np.int64)
-        nxt = p + (header & 0xFFFF)
-        ok = (header & 0xFFFF >= 4) & (nxt <= end[active])
+        length = words[p] & 0xFFFF
+        nxt = p + length
+        ok = (length >= 4) & (nxt <= e)
         if not ok.all():
             irregular[active[~ok]] = True
-            active, p, header, nxt = active[ok], p[ok], header[ok], nxt[ok]
-        parts.append((active, p, header))
-        pos[active] = nxt
-        active = active[end[active] - nxt >= 4]
+            active, p, nxt, e = active[ok], p[ok], nxt[ok], e[ok]
+        parts.append(p)
+        more = e - nxt >= 4
+        active, p, e = active[more], nxt[more], e[more]
     else:
         irregular[active] = True
     if parts:
-        msg, off, header = (np.concatenate(cols) for cols in zip(*parts, strict=True))
-        order = np.argsort(off)  # messages lie in order in buf: offset order is (message, offset) order
-        msg, off, header = msg[order], off[order], header[order]
+        # Messages lie in order in buf: offset order is (message, offset) order. Offsets are distinct, so
+        # a value sort (SIMD) replaces an argsort; each set's header and message are looked up after it.
+        off = np.sort(np.concatenate(parts))
+        header = words[off].astype(np.int64)
+        msg = np.searchsorted(start, off, side="right") - 1
     else:
         msg = off = header = np.zeros(0, dtype=np.int64)
     first = np.zeros(count + 1, dtype=np.int64)
     np.cumsum(np.bincount(msg, minlength=count), out=first[1:])
     return SetTable(msg, off, header >> 16, header & 0xFFFF, first, irregular)
+
+
+def sorted_unique(a: np.ndarray) -> np.ndarray:
+    """The distinct values of an integer array, ascending: a value sort and a mask (numpy's ``unique``
+    hashes integers, several times slower on the few thousand values of a batch)."""
+    if len(a) < 2:
+        return a.copy()
+    s = np.sort(a)
+    keep = np.empty(len(s), dtype=bool)
+    keep[0] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
 
 
 def gather(buf: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -128,19 +142,21 @@ def decode_messages(decoder: Decoder, msgs: list[Message]) -> None:
         [contexts.setdefault(key, len(contexts)) for key in zip(map(id, cols[3]), cols[4], cols[5], strict=True)],
         dtype=np.int64,
     )
+    heads = np.array((cols[6], cols[7]), dtype=np.int64)  # each message's export ms and header uptime ms
     start = 0
     while start < len(msgs):
-        start = _stretch(decoder, msgs, buf, table, ctx_ids, start)
+        start = _stretch(decoder, msgs, buf, table, ctx_ids, heads, start)
 
 
 def _stretch(
-    decoder: Decoder, msgs: list[Message], buf: np.ndarray, table: SetTable, ctx_ids: np.ndarray, lo: int
-) -> int:
+    decoder: Decoder, msgs: list[Message], buf: np.ndarray, table: SetTable, ctx_ids: np.ndarray, heads: np.ndarray,
+    lo: int,
+) -> int:  # fmt: skip
     """Resolve templates for messages from ``lo`` on and queue them; returns where to start over."""
     hi = len(msgs)
     s0 = int(table.first[lo])
     keys = ctx_ids[table.msg[s0:]] * 65536 + table.set_id[s0:]
-    uniq = np.unique(keys)  # a value sort: several times faster than unique's argsort for the inverse
+    uniq = sorted_unique(keys)
     index = np.searchsorted(uniq, keys)
     first = np.empty(len(uniq), dtype=np.int64)
     first[index] = np.arange(len(keys))  # any set of a key will do: the key names its exporter and domain
@@ -169,10 +185,10 @@ def _stretch(
         epoch = EPOCH.value
         decoder._sets(*msgs[lo + j])
         if EPOCH.value != epoch:
-            _queue(decoder, msgs, buf, table, lo, lo + j, sequential, index, templates, facts, slow_slots)
+            _queue(decoder, msgs, buf, table, heads, lo, lo + j, sequential, index, templates, facts, slow_slots)
             _replay(msgs, table, s0, lo, lo + j, sequential, repeats)
             return lo + j + 1
-    _queue(decoder, msgs, buf, table, lo, hi, sequential, index, templates, facts, slow_slots)
+    _queue(decoder, msgs, buf, table, heads, lo, hi, sequential, index, templates, facts, slow_slots)
     _replay(msgs, table, s0, lo, hi, sequential, repeats)
     return hi
 
@@ -239,8 +255,9 @@ def _replay(
 
 
 def _queue(
-    decoder: Decoder, msgs: list[Message], buf: np.ndarray, table: SetTable, lo: int, hi: int, sequential: np.ndarray,
-    index: np.ndarray, templates: list[Template | None], facts: dict[int, tuple[int, int]], slow: np.ndarray,
+    decoder: Decoder, msgs: list[Message], buf: np.ndarray, table: SetTable, heads: np.ndarray, lo: int, hi: int,
+    sequential: np.ndarray, index: np.ndarray, templates: list[Template | None], facts: dict[int, tuple[int, int]],
+    slow: np.ndarray,
 ) -> None:  # fmt: skip
     """Gather the records of the data sets of messages [lo, hi) not walked sequentially, per template."""
     s0, s1 = int(table.first[lo]), int(table.first[hi])
@@ -252,9 +269,8 @@ def _queue(
         return
     msg, slots = msg[keep], index[: s1 - s0][keep]
     lengths, offsets = table.length[s0:s1][keep], table.off[s0:s1][keep]
-    export = np.fromiter((m[6] for m in msgs[lo:hi]), dtype=np.int64, count=hi - lo)[msg - lo]
-    header_uptime = np.fromiter((m[7] for m in msgs[lo:hi]), dtype=np.int64, count=hi - lo)[msg - lo]
-    for slot in np.unique(slots).tolist():
+    export, header_uptime = heads[0][msg], heads[1][msg]
+    for slot in sorted_unique(slots).tolist():
         t = templates[slot]
         assert t is not None  # sets of slow templates put their message on the sequential walk
         sel = np.flatnonzero(slots == slot)

@@ -255,12 +255,17 @@ class Plan:
         value = self.uint(rec, delta_us)
         if value is not None:
             return ctx.export_ms - (value // np.uint64(1000)).astype(np.int64)
-        value = self.uint(rec, sysup)
-        if value is not None:
-            back = ctx.uptime_ms - value.astype(np.int64)
+        col = self.cols.get((0, sysup))
+        if col is not None:
+            # One swapping cast straight to int64 (as uint64 then int64 would be: the same bits, a pass more).
+            raw = rec[col[0]] if col[1] in (1, 2, 4, 8) else as_uint64(rec[col[0]], col[1])
+            back = ctx.uptime_ms - raw.astype(np.int64)
             back += _TWO31
             back &= _TWO32 - 1  # the same as % 2**32 in two's complement, without a division per record
             back -= _TWO31
+            if len(back) and int(ctx.uptime_ms.min()) >= 0:  # every header's uptime known: no selection
+                np.subtract(ctx.export_ms, back, out=back)
+                return back
             return np.where(ctx.uptime_ms >= 0, ctx.export_ms - back, ctx.export_ms)
         return ctx.export_ms.copy()
 

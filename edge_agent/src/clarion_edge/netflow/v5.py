@@ -10,7 +10,7 @@ import struct
 
 import numpy as np
 
-from clarion_edge.netflow.bulk import gather_records
+from clarion_edge.netflow.bulk import gather_records, sorted_unique
 from clarion_edge.netflow.fields import Field, Plan
 from clarion_edge.netflow.group import Group, bump
 from clarion_edge.netflow.state import Domain
@@ -90,7 +90,7 @@ def add_v5_batch(datas: list[bytes], stats: list[dict[str, int]], groups: dict[i
     group = groups.get(V5_GROUP)
     if group is None:
         group = groups[V5_GROUP] = Group(V5_PLAN, _V5_DOMAIN, None, stats[0])
-    for factor in np.unique(interval).tolist():
+    for factor in sorted_unique(interval).tolist():
         sel = np.flatnonzero(interval == factor)
         recs = gather_records(buf, base[sel] + _V5_HEADER.size, count[sel], V5_PLAN.dtype)
         group.chunks.append((recs, count[sel], export[sel], uptime[sel], factor))
