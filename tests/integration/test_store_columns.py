@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from clarion.jobs.snapshot_read import read_snapshot
-from clarion.store.falkordb_store import FalkorDBStore, _text_lists
+from clarion.store.falkordb_store import FalkorDBStore, _text_lists, _text_tuples
 from clarion.store.neo4j_store import Neo4jStore
-from clarion.store.port import StoreError, columns_of
+from clarion.store.port import StoreError, columns_of, list_column
 from tests.integration.test_neo4j_store_bolt import BoltStub, Records
 
 pytestmark = pytest.mark.integration
@@ -46,6 +46,43 @@ def test_values_a_columnar_read_cannot_carry_are_refused_by_name(rows: list[list
         columns_of("FalkorDB x (q)", ["k", "v"], rows, ("v",), _text_lists)
 
 
+# What FalkorDB's verbose reply holds for `RETURN id(a), collect([id(b), e.port, e.bytes])`.
+FALKOR_TUPLES = [[7, "[[8, 443, 5000000000], [9, -1, 0]]"], [8, "[]"], [9, "[[7, 53, 9223372036854775807]]"]]
+
+
+def test_falkordb_tuples_as_text_parse_to_an_exact_table_and_counts() -> None:
+    cols = columns_of("here", ["src", "v"], FALKOR_TUPLES, (), _text_lists, {"v": 3}, _text_tuples)
+    assert cols["v"].dtype == np.int64
+    assert cols["v"].tolist() == [[8, 443, 5_000_000_000], [9, -1, 0], [7, 53, 2**63 - 1]]
+    assert cols["v.rows"].tolist() == [2, 0, 1]
+    assert cols["src"].tolist() == [7, 8, 9]
+    real = columns_of("here", ["src", "v"], [[7, [[8, 443, 1], [9, 1, 0]]]], (), list_column, {"v": 3})
+    assert real["v"].tolist() == [[8, 443, 1], [9, 1, 0]]
+    assert real["v.rows"].tolist() == [2]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("[[1, 2, 3], [4, NULL, 6]]", "does not parse as 2 lists of 3 integers"),
+        ("[[1, 2, 3], [4, 5]]", "does not parse as 2 lists of 3 integers"),
+        ("[[1, 2, 3], [4, 5, 6, 7]]", "does not parse as 2 lists of 3 integers"),
+        ("[[1, 2, 3], [4, 5, 6.500000]]", "does not parse as 2 lists of 3 integers"),
+        ("[[a, 2, 3]]", "does not parse as 1 lists of 3 integers"),
+        ("[1, 2, 3]", r"row 0 is '\[1, 2, 3\]', not a list of lists"),
+        (None, "row 0 is 'None', not a list of lists"),
+    ],
+)
+def test_a_tuple_column_refuses_what_is_not_integer_lists_of_its_width(value: object, message: str) -> None:
+    with pytest.raises(StoreError, match="^FalkorDB x \\(q\\): column 'v' " + message):
+        columns_of("FalkorDB x (q)", ["k", "v"], [[1, value]], (), _text_lists, {"v": 3}, _text_tuples)
+
+
+def test_a_tuple_column_of_real_lists_refuses_a_null_by_name() -> None:
+    with pytest.raises(StoreError, match=r"column 'v' holds \[4, None, 6\]; a tuple column takes lists of 3 integers"):
+        columns_of("here", ["k", "v"], [[1, [[1, 2, 3], [4, None, 6]]]], (), list_column, {"v": 3})
+
+
 def test_an_item_holding_the_list_separator_is_caught_not_misaligned() -> None:
     rows = [["a", "[b, c, d]", "[1, 2]"]]  # two uids, one of them "b, c": FalkorDB prints it unquoted
     with pytest.raises(StoreError, match=r"flatten to different lengths \{'dst': 3, 'port': 2\}"):
@@ -67,7 +104,7 @@ def test_a_real_falkordb_reads_any_uid_and_refuses_a_null_in_a_list(store: Falko
     )
     with pytest.raises(
         StoreError,
-        match=r"lengths \{'dst': 2, 'protocol': 1, .*'day': 2\}; each must come from one collect\(\) and hold no null",
+        match=r"column 'v' does not parse as 2 lists of 9 integers \(a null, float or text item",
     ):
         read_snapshot(store, 0, 10)
 
@@ -121,10 +158,7 @@ def test_neo4j_reads_the_snapshot_as_columns(stub: BoltStub) -> None:
         Records(
             ["node", "uid", "local", "sgt", "profile"], [["a", "a", 1, 4, "Cisco-IP-Phone"], ["b", "b", 0, None, None]]
         ),
-        Records(
-            ["src", "n", "dst", "protocol", "port", "bytes", "packets", "flows", "first_seen", "last_seen", "day"],
-            [["a", 2, ["b", "b"], [6, 17], [443, 53], [10, 20], [1, 2], [1, 1], [5, 6], [7, 8], [0, 1]]],
-        ),
+        Records(["src", "dst", "v"], [["a", ["b", "b"], [[6, 443, 10, 1, 1, 5, 7, 0], [17, 53, 20, 2, 1, 6, 8, 1]]]]),
         Records(["uid", "grp"], [["a", "Staff"]]),
         Records(["value", "name"], [[4, "Employees"]]),
     ]

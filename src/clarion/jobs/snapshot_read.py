@@ -1,7 +1,8 @@
 """Read what clustering needs from the store: devices, then the flow rows in parallel columnar slices.
 
 Millions of FLOWS_TO rows are the bulk of a clustering job's I/O. They are read grouped per
-source device with the values in lists (``read_columns``: no Python object per value), in
+source device with each relationship's values as one integer tuple (``read_columns``: one
+aggregation per row for the store, no Python object per value here), in
 slices by source uid over several connections, so the store works on one slice while this
 process decodes another. The snapshot keeps every per-day row: the features need the buckets.
 """
@@ -72,27 +73,30 @@ class NodeIndex:
 def read_flow_slice(
     store: GraphStore, index: NodeIndex, day_from: int, day_to: int, bounds: tuple[str, str | None]
 ) -> tuple[npt.NDArray[np.void], Column, int]:
-    """One slice of the flow rows as an EDGE_DTYPE table, its source keys, and how many rows it dropped."""
+    """One slice of the flow rows as an EDGE_DTYPE table, its source keys, and how many rows it dropped.
+
+    The values come as one integer tuple per relationship (``v``); FalkorDB puts the end's node id
+    in front of them, Neo4j answers the end uids as their own list (``dst``).
+    """
     params = {"day_from": day_from, "day_to": day_to, "uid_from": bounds[0], "uid_to": bounds[1]}
-    cols = store.read_columns("query/snapshot_edges", params, lists=("dst", *_VALUES))
+    ends = 0 if store.dialect == "neo4j" else 1
+    lists = ("dst",) if ends == 0 else ()
+    cols = store.read_columns("query/snapshot_edges", params, lists=lists, tuples={"v": ends + len(_VALUES)})
     if not cols:  # the graph does not exist yet
         return np.zeros(0, dtype=EDGE_DTYPE), np.zeros(0, dtype=object), 0
-    n = cols["n"]
-    if int(n.sum()) != len(cols["dst"]):
-        raise StoreError(
-            f"query/snapshot_edges {bounds}: the lists hold {len(cols['dst'])} rows but the counts say "
-            f"{int(n.sum())} (a null value in a list?)"
-        )
+    v = cols["v"]
+    n = cols["v.rows"]
     src = index.positions(cols["src"])
-    dst = index.positions(cols["dst"])
+    dst = index.positions(cols["dst"] if ends == 0 else v[:, 0])
     src_rows = np.repeat(src, n)
     keep = (src_rows >= 0) & (dst >= 0)
     dropped = len(keep) - int(keep.sum())
-    edges = np.zeros(int(keep.sum()), dtype=EDGE_DTYPE)
-    edges["src"] = src_rows[keep]
-    edges["dst"] = dst[keep]
-    for name in _VALUES:
-        edges[name] = cols[name][keep]
+    whole = dropped == 0
+    edges = np.zeros(len(keep) if whole else int(keep.sum()), dtype=EDGE_DTYPE)
+    edges["src"] = src_rows if whole else src_rows[keep]
+    edges["dst"] = dst if whole else dst[keep]
+    for j, name in enumerate(_VALUES, start=ends):
+        edges[name] = v[:, j] if whole else v[keep, j]
     return edges, cols["src"], dropped
 
 

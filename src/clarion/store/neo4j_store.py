@@ -135,11 +135,16 @@ class Neo4jStore:
         return list(keys), [list(r.values()) for r in records]
 
     def read_columns(
-        self, statement: str, params: Mapping[str, Any] | None = None, *, lists: Collection[str] = ()
+        self,
+        statement: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        lists: Collection[str] = (),
+        tuples: Mapping[str, int] | None = None,
     ) -> dict[str, Column]:
         keys, records = self._read(statement, params)
         rows = [list(r.values()) for r in records]
-        return columns_of(f"Neo4j {self.url} db={self.database} ({statement})", keys, rows, lists, list_column)
+        return columns_of(f"Neo4j {self.url} db={self.database} ({statement})", keys, rows, lists, list_column, tuples)
 
     def _read(self, statement: str, params: Mapping[str, Any] | None) -> tuple[list[str], list[Any]]:
         """A named read statement, routed to readers (a cluster's followers)."""

@@ -55,7 +55,12 @@ class GraphStore(Protocol):
         """
 
     def read_columns(
-        self, statement: str, params: Mapping[str, Any] | None = None, *, lists: Collection[str] = ()
+        self,
+        statement: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        lists: Collection[str] = (),
+        tuples: Mapping[str, int] | None = None,
     ) -> dict[str, Column]:
         """Columnar bulk read for scans of millions of values: each RETURN column as one 1-D array.
 
@@ -64,6 +69,11 @@ class GraphStore(Protocol):
         arrays of str; nulls and other types raise StoreError (wrap values in ``coalesce()``).
         List items must not contain ", " (FalkorDB answers lists as text), and every list
         column must flatten to the same length (they come from one ``collect`` each).
+
+        A column named in ``tuples`` (name -> width) holds per row a list of integer lists of that
+        width (``collect([a, b, c])``: one aggregation instead of one per value, far cheaper for
+        the store); it comes back as one int64 array of shape (tuples, width) in row order, and
+        ``"<name>.rows"`` says how many tuples each row held. Its tuples count as its list length.
         """
 
     def write(self, statement: str, params: Mapping[str, Any] | None = None) -> list[Row]:
@@ -108,18 +118,45 @@ def _refused(where: str, name: str, values: list[Any]) -> StoreError:
     )
 
 
+#: How an adapter turns one tuple column (the values of every row, a width) into (tuples, counts per row).
+FlattenTuples = Callable[[str, str, list[Any], int], tuple[Column, Column]]
+
+
+def tuple_column(where: str, name: str, lists: list[Any], width: int) -> tuple[Column, Column]:
+    """Lists of integer tuples per row (real lists): a (tuples, width) int64 array and the tuples per row."""
+    counts = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    flat = list(chain.from_iterable(chain.from_iterable(lists)))
+    if len(flat) != width * int(counts.sum()) or not all(type(v) is int for v in flat):
+        bad = next((t for row in lists for t in row if len(t) != width or not all(type(v) is int for v in t)), None)
+        raise StoreError(
+            f"{where}: column {name!r} holds {bad!r}; a tuple column takes lists of {width} integers "
+            "(wrap values in coalesce() or toInteger())"
+        )
+    return np.array(flat, dtype=np.int64).reshape(-1, width), counts
+
+
 def columns_of(
-    where: str, header: list[str], rows: list[list[Any]], lists: Collection[str], flatten: Flatten
+    where: str,
+    header: list[str],
+    rows: list[list[Any]],
+    lists: Collection[str],
+    flatten: Flatten,
+    tuples: Mapping[str, int] | None = None,
+    flatten_tuples: FlattenTuples = tuple_column,
 ) -> dict[str, Column]:
-    """Rows to columns, flattening those named in ``lists`` with ``flatten``; list columns must agree in length."""
-    unknown = sorted(set(lists) - set(header))
+    """Rows to columns, flattening those named in ``lists`` (and ``tuples``); list columns must agree in length."""
+    tuples = tuples or {}
+    unknown = sorted((set(lists) | set(tuples)) - set(header))
     if rows and unknown:
         raise StoreError(f"{where}: no columns {unknown} in the result (it has {header})")
     out = {}
     for j, name in enumerate(header):
         values = [r[j] for r in rows]
-        out[name] = flatten(where, name, values) if name in lists else scalar_column(where, name, values)
-    lengths = {name: len(out[name]) for name in lists if name in out}
+        if name in tuples:
+            out[name], out[f"{name}.rows"] = flatten_tuples(where, name, values, tuples[name])
+        else:
+            out[name] = flatten(where, name, values) if name in lists else scalar_column(where, name, values)
+    lengths = {name: len(out[name]) for name in (*lists, *tuples) if name in out}
     if len(set(lengths.values())) > 1:
         raise StoreError(
             f"{where}: list columns flatten to different lengths {lengths}; "
