@@ -333,3 +333,18 @@ def test_any_source_reports_deletions_and_member_lists_through_the_directory_sna
     assert (result.full, result.replaced_groups, result.deleted, result.mark) == (False, 1, 1, None)
     assert memberships(store) == {("alice", "Domain Users"), ("bob", "Engineering"), ("bob", "Domain Users"),
                                   ("Team-A", "Engineering")}  # fmt: skip
+
+
+def test_a_complete_matrix_from_pxgrid_replaces_the_cells_in_one_write(store: FalkorDBStore) -> None:
+    """One statement merges the new matrix and removes the old cells: a failure cannot leave a half-replaced one."""
+    merge_egress_cells(store, [EgressCell(4, 11, ("Web",)), EgressCell(11, 4, (), "DENY_IP")], T0, complete=True)
+    rec = RecordingStore(store)
+    assert merge_egress_cells(rec, [EgressCell(4, 12, ("Web",))], T0 + 1, complete=True) == 1  # type: ignore[arg-type]
+    assert rec.writes == [("merge/identity_egress", {"sgts": 2, "cells": 1})]
+    with pytest.raises(StoreError):
+        merge_egress_cells(FailingStore(store, 1), [EgressCell(5, 5, ())], T0 + 2, complete=True)  # type: ignore[arg-type]
+    rows = store._query("MATCH (a:SGT)-[e:EGRESS_POLICY]->(b:SGT) RETURN a.value AS a, b.value AS b", {}, name="e")
+    assert [(r["a"], r["b"]) for r in rows] == [(4, 12)]
+    merge_egress_cells(store, [EgressCell(5, 5, ())], T0 + 3)  # not complete: the others stay
+    rows = store._query("MATCH (a:SGT)-[e:EGRESS_POLICY]->(b:SGT) RETURN a.value AS a, b.value AS b", {}, name="e")
+    assert sorted((r["a"], r["b"]) for r in rows) == [(4, 12), (5, 5)]

@@ -93,17 +93,17 @@ def merge_sgacls(store: GraphStore, acls: Iterable[Sgacl], now_ms: int, deleted:
 
 
 def merge_egress_cells(store: GraphStore, cells: Iterable[EgressCell], now_ms: int, *, complete: bool = False) -> int:
-    """Merge matrix cells; with ``complete`` the list is the whole matrix and other ISE cells are removed after."""
+    """Merge matrix cells; with ``complete`` the list is the whole matrix and other ISE cells are removed, in the
+    same statement (a failure leaves the old matrix whole)."""
     rows = _cell_rows(cells)
     if not rows and not complete:
         return 0
-    sync_id = uuid.uuid4().hex
     values = sorted({v for key in rows for v in key})
     store.write(
-        "merge/identity_egress", {"sgts": values, "cells": list(rows.values()), "sync_id": sync_id, "ts": now_ms}
-    )
-    if complete:  # only after the whole matrix is in: a failed merge above raises and deletes nothing
-        store.write("merge/identity_egress_cleanup", {"sync_id": sync_id})
+        "merge/identity_egress",
+        {"sgts": values, "cells": list(rows.values()), "complete": complete, "sync_id": uuid.uuid4().hex,
+         "ts": now_ms},
+    )  # fmt: skip
     return len(rows)
 
 
