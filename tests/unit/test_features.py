@@ -176,13 +176,13 @@ def test_bad_params_are_refused(kwargs: dict[str, object], message: str) -> None
 
 
 def test_distinct_buckets_per_device_agree_on_the_dense_and_sparse_routes(monkeypatch: pytest.MonkeyPatch) -> None:
-    from clarion.analytics import features
+    from clarion.analytics import activity
 
     dev = np.array([0, 0, 0, 2, 2, 3, 3, 3, 3], dtype=np.int64)
     bucket = np.array([5, 5, 6, 7, 9, 5, 6, 7, 5], dtype=np.int64)
-    dense = features._distinct_per_device(dev, bucket, 5)
-    monkeypatch.setattr(features, "DENSE_DISTINCT_CELLS", 0)
-    sparse = features._distinct_per_device(dev, bucket, 5)
+    dense = activity.distinct_per_device(dev, bucket, 5)
+    monkeypatch.setattr(activity, "DENSE_DISTINCT_CELLS", 0)
+    sparse = activity.distinct_per_device(dev, bucket, 5)
     assert dense.tolist() == sparse.tolist() == [2.0, 0.0, 2.0, 3.0, 0.0]
 
 
