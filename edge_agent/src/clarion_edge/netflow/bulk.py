@@ -48,23 +48,26 @@ def walk_sets(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> SetTable:
     irregular = np.zeros(count, dtype=bool)
     # A set header is one big-endian word (set id << 16 | length): read through a view with a word at every byte.
     words = np.ndarray((max(len(buf) - 3, 0),), dtype=">u4", buffer=buf, strides=(1,))
-    active = np.flatnonzero(end - start >= 4)
-    p, e = start[active], end[active]  # per active message: offset of its next set header, its end
+    p = start[end - start >= 4]  # per message still walking: offset of its next set header
+    rem = end[end - start >= 4] - p  # and the bytes left after it
     parts: list[np.ndarray] = []
+    bad: list[np.ndarray] = []  # offsets where a set length did not fit
     for _ in range(MAX_ROUNDS):
-        if not active.size:
+        if not p.size:
             break
         length = words[p] & 0xFFFF
-        nxt = p + length
-        ok = (length >= 4) & (nxt <= e)
+        rem -= length
+        ok = (length >= 4) & (rem >= 0)
         if not ok.all():
-            irregular[active[~ok]] = True
-            active, p, nxt, e = active[ok], p[ok], nxt[ok], e[ok]
+            bad.append(p[~ok])
+            p, length, rem = p[ok], length[ok], rem[ok]
         parts.append(p)
-        more = e - nxt >= 4
-        active, p, e = active[more], nxt[more], e[more]
+        more = rem >= 4
+        p, rem = (p + length)[more], rem[more]
     else:
-        irregular[active] = True
+        bad.append(p)
+    if bad:
+        irregular[np.searchsorted(start, np.concatenate(bad), side="right") - 1] = True
     if parts:
         # Messages lie in order in buf: offset order is (message, offset) order. Offsets are distinct, so
         # a value sort (SIMD) replaces an argsort; each set's header and message are looked up after it.
