@@ -140,11 +140,15 @@ def decode_messages(decoder: Decoder, msgs: list[Message]) -> None:
     np.cumsum(sizes[:-1], out=base[1:])
     buf = np.frombuffer(b"".join(datas), dtype=np.uint8)
     table = walk_sets(buf, base + np.array(cols[1], dtype=np.int64), base + np.array(cols[2], dtype=np.int64))
-    contexts: dict[tuple[int, int, int], int] = {}
-    ctx_ids = np.array(
-        [contexts.setdefault(key, len(contexts)) for key in zip(map(id, cols[3]), cols[4], cols[5], strict=True)],
-        dtype=np.int64,
-    )
+    if len(set(map(id, cols[3]))) == 1 and len(set(cols[4])) == 1:
+        # One exporter, one version (an agent per switch): the domain alone names the context.
+        ctx_ids = np.array(cols[5], dtype=np.int64)
+    else:
+        contexts: dict[tuple[int, int, int], int] = {}
+        ctx_ids = np.array(
+            [contexts.setdefault(key, len(contexts)) for key in zip(map(id, cols[3]), cols[4], cols[5], strict=True)],
+            dtype=np.int64,
+        )
     heads = np.array((cols[6], cols[7]), dtype=np.int64)  # each message's export ms and header uptime ms
     start = 0
     while start < len(msgs):
