@@ -19,7 +19,8 @@ from clarion.identity.ise_errors import EXIT_AUTH, EXIT_MALFORMED, EXIT_SETTINGS
 from clarion.store.falkordb_store import FalkorDBStore
 from tests.fakes.ers.server import ERSServer
 from tests.fakes.pxgrid.certs import Pki, make_pki
-from tests.integration.test_ers import ADMIN, OPERATOR, _lab_policy, cells, sgacl_names, sgt_rows
+from tests.integration.test_ers import ADMIN, OPERATOR
+from tests.integration.test_ers_sync import _lab_policy, cells, sgacl_names, sgt_rows
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from clarion.store.falkordb_store import FalkorDBStore
 from clarion.store.port import Row, StoreError
 from tests.fakes.ers.server import ERSServer
 from tests.fakes.pxgrid.certs import Pki
-from tests.integration.test_ers import _lab_policy, cells
+from tests.integration.test_ers_sync import _lab_policy, cells
 from tests.integration.test_ise_cli import _Borrowed, cli_store, env_for, ers, kinds, pki, summary, sync
 
 pytestmark = pytest.mark.integration
