@@ -79,9 +79,14 @@ def device_scalars(
     span_h = float(max(1, int(hours_last.max() - hours_first.min() + 1))) if len(e) else 1.0
     served = ~np.isin(port_bucket, (PORT_RARE, PORT_RARE_LOW, PORT_EPHEMERAL))
     act_dev = np.concatenate([src, dst[served]])
-    act_first = np.concatenate([hours_first, hours_first[served]])
-    act_last = np.concatenate([hours_last, hours_last[served]])
-    active_h = distinct_per_device(np.concatenate([act_dev, act_dev]), np.concatenate([act_first, act_last]), n)
+    # A row marks its first and its last hour; most flows start and end within one hour: one cell, not two.
+    crossing = hours_last != hours_first
+    served_crossing = served & crossing
+    active_h = distinct_per_device(
+        np.concatenate([act_dev, src[crossing], dst[served_crossing]]),
+        np.concatenate([hours_first, hours_first[served], hours_last[crossing], hours_last[served_crossing]]),
+        n,
+    )
     days = e["day"].astype(np.int64)
     span_d = float(max(1, int(days.max() - days.min() + 1))) if len(e) else 1.0
     active_d = distinct_per_device(act_dev, np.concatenate([days, days[served]]), n)
@@ -119,9 +124,9 @@ def distinct_per_device(dev: Ints, bucket: Ints, n: int) -> Floats:
     width = int(b.max()) + 1
     if n * width <= DENSE_DISTINCT_CELLS:
         # A dense presence grid (a day of hours: 24 columns) is O(rows); the sparse route sorts every row.
-        seen = np.zeros((n, width), dtype=np.bool_)
-        seen[dev, b] = True
-        return np.asarray(seen.sum(axis=1), dtype=np.float64)
+        seen = np.zeros(n * width, dtype=np.bool_)
+        seen[dev * width + b] = True
+        return np.asarray(np.count_nonzero(seen.reshape(n, width), axis=1), dtype=np.float64)
     m = sp.csr_matrix((np.ones(len(dev), dtype=np.int8), (dev, b)), shape=(n, width))
     m.sum_duplicates()
     return np.asarray(np.diff(m.indptr), dtype=np.float64)
@@ -133,8 +138,10 @@ def time_profile(
     """Share of a device's flows per four-hour bin of the UTC day (office hours, always on, at night)."""
     mid = (first // 2 + last // 2) % 86_400_000
     b = (mid // (4 * HOUR_MS)).astype(np.int64)
-    idx = np.concatenate([src, dst]) * TIME_BINS + np.concatenate([b, b])
-    out = np.bincount(idx, np.concatenate([flows, flows]), n * TIME_BINS).reshape(n, TIME_BINS)
+    # Two bincounts, not one over concatenated copies: flow counts are whole numbers, so the sums are exact either way.
+    out = np.bincount(src * TIME_BINS + b, flows, n * TIME_BINS)
+    out += np.bincount(dst * TIME_BINS + b, flows, n * TIME_BINS)
+    out = out.reshape(n, TIME_BINS)
     tot = out.sum(axis=1, keepdims=True)
     tot[tot == 0] = 1.0
     return np.asarray(out / tot, dtype=np.float64)
