@@ -75,3 +75,18 @@ def test_trailing_bytes_after_declared_records_are_ignored() -> None:
     out = Decoder().decode(b.v5([b.v5_record("10.0.0.1", "10.0.0.2")]) + b"junk", "e", 0)
     assert len(out) == 1
     assert np.array_equal(out["packets"], [10])
+
+
+def test_one_exporters_v5_batch_decodes_and_counts_as_datagram_by_datagram() -> None:
+    """A batch of one exporter's v5 datagrams skips the per-datagram loop: same records, same counters."""
+    good = [b.v5([b.v5_record("10.0.0.1", f"10.0.1.{i}", first=i, last=i + 1)] * (i % 3 + 1)) for i in range(9)]
+    rec = b.v5_record("10.0.0.1", "10.0.0.2")
+    bad = [b.v5([rec], count=2), b.v5([rec])[:30], b.v5([], count=0), b.v5([rec] * 31)]
+    batch = [(d, "e", 7) for d in good[:4] + bad + good[4:]]
+    together = Decoder()
+    out = together.decode_batch(batch)
+    single = Decoder()
+    expected = [row for d in batch for row in single.decode(*d).tolist()]
+    assert len(out) == sum(i % 3 + 1 for i in range(9)) == 18
+    assert sorted(out.tolist()) == sorted(expected)
+    assert together.stats == single.stats == {"e": {"datagrams": 13, "records": 18, "truncated": 2, "bad_count": 2}}
