@@ -35,6 +35,7 @@ def save_campus(size: int, seed: int, path: Path) -> None:
     campus = generate_campus(CampusSpec(seed=seed, devices=size, remote_hosts=max(200, size // 20)))
     snap = snapshot_from_campus(campus)
     roles = [d.role for d in campus.devices] + [""] * len(campus.remote_hosts)
+    second = [campus.roles[k] if k >= 0 else "" for k in campus.second_role_index.tolist()]
     np.savez(
         path,
         ids=np.array(snap.device_ids),
@@ -43,6 +44,7 @@ def save_campus(size: int, seed: int, path: Path) -> None:
         profile=np.array([p or "" for p in snap.profile or []]),
         sgt=np.array([-1 if s is None else s for s in snap.sgt or []]),
         roles=np.array(roles),
+        second=np.array(second + [""] * len(campus.remote_hosts)),
     )
 
 
@@ -63,12 +65,13 @@ def child(path: Path) -> None:
         sgt=[None if s < 0 else int(s) for s in data["sgt"]],
     )
     role = dict(zip(ids, (str(r) for r in data["roles"]), strict=True))
+    second = dict(zip(ids, (str(r) or None for r in data["second"]), strict=True))
     warm = warm_up()
     start, cpu_start = time.perf_counter(), time.process_time()
     run = run_clustering(snap, ClusteringParams())
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    q = evaluate(run, role.__getitem__)
+    q = evaluate(run, role.__getitem__, second_role=second.__getitem__)
     figures = {"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": peak_kb / 1024, "warm_up_s": warm}
     print(json.dumps({**figures, "timings": run.timings, **q.summary()}))
 
@@ -78,6 +81,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--keep", type=Path, help="directory to keep generated campuses in and reuse them from")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -86,10 +90,12 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
-            path = Path(tmp) / f"campus-{size}.npz"
-            t = time.perf_counter()
-            save_campus(size, args.seed, path)
-            print(f"{size} devices: campus generated in {time.perf_counter() - t:.1f} s", flush=True)
+            path = (args.keep or Path(tmp)) / f"campus-{size}-seed{args.seed}.npz"
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                t = time.perf_counter()
+                save_campus(size, args.seed, path)
+                print(f"{size} devices: campus generated in {time.perf_counter() - t:.1f} s", flush=True)
             runs = []
             for i in range(args.runs):
                 out = subprocess.run(

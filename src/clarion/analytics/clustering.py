@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import multiprocessing
+import sys
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,8 +26,6 @@ Ints = npt.NDArray[np.int64]
 DEFAULT_MAX_FIT_POINTS = 20_000
 #: A refinement split is kept when its parts hold at least this share of the cluster (ADR 0003, docs/clustering.md).
 REFINE_MIN_COVER = 0.5
-#: Smallest part of a refinement split, as a share of the cluster being split (at least min_cluster_size).
-REFINE_MIN_PART = 0.05
 #: Levels of refinement (a part of a split cluster may itself be split once more).
 REFINE_DEPTH = 2
 
@@ -43,8 +44,11 @@ class Partition:
         return int(self.labels.max()) + 1 if len(self.labels) and self.labels.max() >= 0 else 0
 
 
-def _hdbscan(x: Floats, min_cluster_size: int, min_samples: int) -> tuple[Ints, Floats]:
-    """labels and membership probabilities (ADR 0003: the ``hdbscan`` library, Borůvka KD-tree)."""
+def hdbscan_labels(x: Floats, min_cluster_size: int, min_samples: int, leaf: bool = False) -> tuple[Ints, Floats]:
+    """labels and membership probabilities (ADR 0003: the ``hdbscan`` library, Borůvka KD-tree).
+
+    ``leaf``: select the leaves of the condensed tree (fine, small groups) instead of excess of mass.
+    """
     import hdbscan  # type: ignore[import-untyped]
 
     n = len(x)
@@ -54,6 +58,7 @@ def _hdbscan(x: Floats, min_cluster_size: int, min_samples: int) -> tuple[Ints, 
         min_cluster_size=int(min_cluster_size),
         min_samples=int(min(min_samples, n - 1)),
         algorithm="boruvka_kdtree",
+        cluster_selection_method="leaf" if leaf else "eom",
         core_dist_n_jobs=1,  # one thread: deterministic, and the second core stays with the API
     ).fit(np.ascontiguousarray(x, dtype=np.float64))
     return np.asarray(model.labels_, dtype=np.int64), np.asarray(model.probabilities_, dtype=np.float64)
@@ -100,20 +105,22 @@ def cluster_features(
     seed: int = 0,
     max_fit_points: int = DEFAULT_MAX_FIT_POINTS,
     borders: bool = True,
+    workers: int = 1,
 ) -> Partition:
     """HDBSCAN on ``x`` (one row per device, ``keys`` its uid); sampled above ``max_fit_points`` rows.
 
     ``borders``: let noise rows within a member's core distance join its cluster (``_join_borders``).
+    ``workers``: threads for the nearest-neighbour queries (scipy releases the GIL; same answers).
     """
     n = len(x)
     if n <= max_fit_points:
-        labels, probs = _hdbscan(x, min_cluster_size, min_samples)
+        labels, probs = hdbscan_labels(x, min_cluster_size, min_samples)
         if borders:
-            labels = _join_borders(x, labels, np.arange(n), min_samples)
+            labels = _join_borders(x, labels, np.arange(n), min_samples, workers)
         return Partition(canonical_labels(labels, keys), probs, np.arange(n, dtype=np.int64))
     fit = sample_rows(keys, max_fit_points, seed)
     scale = len(fit) / n
-    s_labels, s_probs = _hdbscan(x[fit], max(5, round(min_cluster_size * scale)), min_samples)
+    s_labels, s_probs = hdbscan_labels(x[fit], max(5, round(min_cluster_size * scale)), min_samples)
     labels = np.full(n, -1, dtype=np.int64)
     probs = np.zeros(n)
     labels[fit] = s_labels
@@ -121,15 +128,15 @@ def cluster_features(
     rest = np.setdiff1d(np.arange(n), fit)
     if len(rest) and s_labels.max(initial=-1) >= 0:  # all-noise sample: the rest is noise, no search needed
         # scipy's KD-tree answered 1-NN queries ~5x faster than scikit-learn's here (ADR 0003).
-        _, near = cKDTree(x[fit]).query(x[rest], k=1)
+        _, near = cKDTree(x[fit]).query(x[rest], k=1, workers=workers)
         labels[rest] = s_labels[near]
         probs[rest] = s_probs[near]
     if borders:
-        labels = _join_borders(x, labels, fit, min_samples)
+        labels = _join_borders(x, labels, fit, min_samples, workers)
     return Partition(canonical_labels(labels, keys), probs, fit)
 
 
-def _join_borders(x: Floats, labels: Ints, fit: Ints, min_samples: int) -> Ints:
+def _join_borders(x: Floats, labels: Ints, fit: Ints, min_samples: int, workers: int = 1) -> Ints:
     """DBSCAN's border rule: a noise row within the core distance of a clustered fitted row joins its cluster.
 
     HDBSCAN* keeps only core points in clusters, so a device at the rim of a dense group, as close to a
@@ -141,10 +148,11 @@ def _join_borders(x: Floats, labels: Ints, fit: Ints, min_samples: int) -> Ints:
     if len(noise) == 0 or len(core_rows) == 0:
         return labels
     k = min(min_samples + 1, len(fit))
-    dist, near = cKDTree(x[core_rows]).query(x[noise], k=1)
+    dist, near = cKDTree(x[core_rows]).query(x[noise], k=1, workers=workers)
     # Core distances only of the members some noise row is nearest to (a few thousand, not every member).
     wanted, slot = np.unique(near, return_inverse=True)
-    core_dist = cKDTree(x[fit]).query(x[core_rows[wanted]], k=k)[0][:, -1]  # a row is its own first neighbour
+    # a row is its own first neighbour
+    core_dist = cKDTree(x[fit]).query(x[core_rows[wanted]], k=k, workers=workers)[0][:, -1]
     out = labels.copy()
     joins = dist <= core_dist[slot.ravel()]
     out[noise[joins]] = labels[core_rows[near[joins]]]
@@ -160,26 +168,76 @@ def refine_clusters(
     dims: int,
     seed: int = 0,
     max_fit_points: int = DEFAULT_MAX_FIT_POINTS,
+    workers: int = 1,
 ) -> Partition:
     """Re-cluster each cluster in its own projection; keep the split when HDBSCAN finds two or more parts.
 
     The global projection spends its few dimensions on what separates the big groups, and HDBSCAN's
     excess-of-mass selection keeps two touching groups (desktops and laptops) as one when their union
     is denser than either alone; re-projected on its own main directions, such a cluster shows its
-    parts. A split is kept only when the parts (each at least REFINE_MIN_PART of it) hold REFINE_MIN_COVER of the
-    cluster (a group without inner density structure is not shredded); members the inner run leaves
+    parts. Parts are as small as the global ``min_cluster_size`` allows, in devices, not a share of the
+    cluster: a few hundred jump hosts hide among 25,000 desktops (ADR 0014). A split is kept only when
+    the parts hold REFINE_MIN_COVER of the cluster (a group without inner density structure is not
+    shredded); members the inner run leaves
     unassigned stay members and join the part of their nearest assigned neighbour: they belonged to
     the cluster, so a split never turns members into noise. Noise of the global run stays noise.
     Up to REFINE_DEPTH levels: desktops, laptops and phones merged at the top split in two steps.
+
+    ``workers`` > 1 runs the clusters' fits in that many forked processes (``hdbscan`` holds the GIL).
+    Each fit is a pure function of its cluster and results are merged in cluster order, so the
+    outcome is the same whatever the number of workers.
     """
     candidates = np.arange(part.n_clusters)
-    for _ in range(REFINE_DEPTH):
-        if len(candidates) == 0:
-            break
-        part, candidates = _refine_once(
-            weighted, part, keys, min_cluster_size, min_samples, dims, seed, max_fit_points, candidates
-        )
+    pool = _fork_pool(workers)
+    try:
+        for _ in range(REFINE_DEPTH):
+            if len(candidates) == 0:
+                break
+            part, candidates = _refine_once(
+                weighted, part, keys, min_cluster_size, min_samples, dims, seed, max_fit_points, candidates, pool
+            )
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return part
+
+
+def _fork_pool(workers: int) -> Executor | None:
+    """A process pool forked from this process (inherits the imported libraries: no start-up import), or None.
+
+    Only where fork is the platform's safe default (Linux); elsewhere refinement runs in this process.
+    """
+    if workers <= 1 or not sys.platform.startswith("linux"):
+        return None
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+
+
+@dataclass(frozen=True)
+class _SplitJob:
+    x: Floats
+    keys: list[str]
+    min_cluster_size: int
+    min_samples: int
+    seed: int
+    max_fit_points: int
+
+
+def _split(job: _SplitJob) -> tuple[Ints, Floats, npt.NDArray[np.bool_]] | None:
+    """Parts of one cluster (every member placed), inner probabilities and who the inner run placed; None: no split."""
+    x = job.x
+    inner = cluster_features(x, job.keys, job.min_cluster_size, job.min_samples, job.seed, job.max_fit_points)
+    inside = inner.labels >= 0
+    if inner.n_clusters < 2 or float(np.mean(inside)) < REFINE_MIN_COVER:
+        return None  # no split, or parts too thin to be more than noise in a coherent cluster
+    parts = inner.labels.copy()
+    if not inside.all():
+        # The nearest assigned row among the fitted ones (a few thousand): as good a guide, far cheaper.
+        anchors = inner.fitted_rows[inner.labels[inner.fitted_rows] >= 0]
+        if len(anchors) == 0:
+            anchors = np.flatnonzero(inside)
+        _, near = cKDTree(x[anchors]).query(x[~inside], k=1)
+        parts[~inside] = inner.labels[anchors[near]]
+    return parts, inner.probabilities, inside
 
 
 def _refine_once(
@@ -192,6 +250,7 @@ def _refine_once(
     seed: int,
     max_fit_points: int,
     candidates: Ints,
+    pool: Executor | None = None,
 ) -> tuple[Partition, Ints]:
     """One level of refinement over the ``candidates`` clusters; returns the partition and the parts of splits.
 
@@ -201,39 +260,39 @@ def _refine_once(
     probs = part.probabilities.copy()
     next_label = part.n_clusters
     split_members: list[Ints] = []
+    members: list[tuple[int, Ints]] = []
+    jobs: list[_SplitJob] = []
     for c in candidates.tolist():
         idx = np.flatnonzero(part.labels == c)
         if len(idx) < 3 * min_cluster_size:
             continue
-        sub = weighted[idx] - weighted[idx].mean(axis=0)
-        x = _project(sub, dims)
-        # Parts must be a real share of the cluster: splinters of a few devices are not roles.
-        inner_mcs = max(min_cluster_size, round(REFINE_MIN_PART * len(idx)))
-        inner = cluster_features(
-            x, [keys[i] for i in idx], inner_mcs, min_samples, seed, max(1000, max_fit_points // 4)
+        x = project(weighted[idx] - weighted[idx].mean(axis=0), dims)
+        members.append((c, idx))
+        jobs.append(
+            _SplitJob(x, [keys[i] for i in idx], min_cluster_size, min_samples, seed, max(1000, max_fit_points // 4))
         )
-        inside = inner.labels >= 0
-        if inner.n_clusters < 2 or float(np.mean(inside)) < REFINE_MIN_COVER:
-            continue  # no split, or parts too thin to be more than noise in a coherent cluster
-        parts = inner.labels.copy()
-        if not inside.all():
-            # The nearest assigned row among the fitted ones (a few thousand): as good a guide, far cheaper.
-            anchors = inner.fitted_rows[inner.labels[inner.fitted_rows] >= 0]
-            if len(anchors) == 0:
-                anchors = np.flatnonzero(inside)
-            _, near = cKDTree(x[anchors]).query(x[~inside], k=1)
-            parts[~inside] = inner.labels[anchors[near]]
-        for s in range(inner.n_clusters):
+    if pool is not None and len(jobs) > 1:
+        # Largest first so the two workers finish together; results are read back in cluster order.
+        order = sorted(range(len(jobs)), key=lambda j: -len(jobs[j].x))
+        futures = {j: pool.submit(_split, jobs[j]) for j in order}
+        results = [futures[j].result() for j in range(len(jobs))]
+    else:
+        results = [_split(job) for job in jobs]
+    for (c, idx), result in zip(members, results, strict=True):
+        if result is None:
+            continue
+        parts, inner_probs, inside = result
+        for s in range(int(parts.max()) + 1):
             labels[idx[parts == s]] = c if s == 0 else next_label
             next_label += 0 if s == 0 else 1
-        probs[idx] = np.where(inside, inner.probabilities, probs[idx])
+        probs[idx] = np.where(inside, inner_probs, probs[idx])
         split_members.append(idx)
     out = canonical_labels(labels, keys)
-    members = np.concatenate(split_members) if split_members else np.zeros(0, dtype=np.int64)
-    return Partition(out, probs, part.fitted_rows), np.unique(out[members])
+    moved = np.concatenate(split_members) if split_members else np.zeros(0, dtype=np.int64)
+    return Partition(out, probs, part.fitted_rows), np.unique(out[moved])
 
 
-def _project(x: Floats, k: int) -> Floats:
+def project(x: Floats, k: int) -> Floats:
     """Rows of ``x`` on its top ``k`` right singular vectors (exact, via the Gram matrix), signs fixed."""
     if x.shape[1] <= k:
         return np.ascontiguousarray(x)
@@ -254,5 +313,5 @@ def warm_up() -> float:
     start = time.perf_counter()
     rng = np.random.default_rng(0)
     x = np.vstack([rng.normal(0.0, 0.1, (40, 3)), rng.normal(3.0, 0.1, (40, 3))])
-    _hdbscan(x, 10, 5)
+    hdbscan_labels(x, 10, 5)
     return time.perf_counter() - start

@@ -8,6 +8,7 @@ calls ``run_clustering`` in a worker and writes the result back.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -19,11 +20,15 @@ from clarion.analytics.clustering import DEFAULT_MAX_FIT_POINTS, Partition, clus
 from clarion.analytics.features import Features, build_features
 from clarion.analytics.labels import describe_clusters
 from clarion.analytics.model import Cluster, ClusteringParams, ClusteringRun, Member
+from clarion.analytics.noise_pass import recluster_noise
 from clarion.analytics.recommend import recommend_sgt
 from clarion.analytics.snapshot import GraphSnapshot
 from clarion.analytics.stability import assign_ids
 
 Progress = Callable[[float, str], None]
+
+#: Processes (and query threads) the HDBSCAN stage may use: the 2-core target machine, at most.
+DEFAULT_WORKERS = max(1, min(2, os.cpu_count() or 1))
 
 
 def snapshot_digest(snapshot: GraphSnapshot, params: ClusteringParams) -> str:
@@ -60,8 +65,13 @@ def run_clustering(
     run_id: str | None = None,
     now_ms: int | None = None,
     max_fit_points: int = DEFAULT_MAX_FIT_POINTS,
+    workers: int = DEFAULT_WORKERS,
 ) -> ClusteringRun:
-    """Cluster the snapshot's local devices by behaviour and recommend an SGT per cluster."""
+    """Cluster the snapshot's local devices by behaviour and recommend an SGT per cluster.
+
+    ``workers``: processes for the refinement fits and threads for nearest-neighbour queries; the result
+    does not depend on it.
+    """
     report = progress or (lambda _f, _m: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -78,13 +88,18 @@ def run_clustering(
     keys = [ids[i] for i in feats.rows.tolist()]
     mcs = params.effective_min_cluster_size(len(keys))
     report(0.4, f"HDBSCAN over {len(keys)} devices (min_cluster_size {mcs})")
-    part = cluster_features(feats.matrix, keys, mcs, params.min_samples, params.seed, max_fit_points)
+    part = cluster_features(feats.matrix, keys, mcs, params.min_samples, params.seed, max_fit_points, workers=workers)
     if params.refine:
         report(0.7, f"refining {part.n_clusters} clusters")
         with threadpool_limits(limits=1, user_api="blas"):
+            part = recluster_noise(
+                feats.weighted, feats.offered, feats.service_ports, part, keys, mcs, params.min_samples,
+                params.svd_components,
+            )  # fmt: skip
             part = refine_clusters(
-                feats.weighted, part, keys, mcs, params.min_samples, params.svd_components, params.seed, max_fit_points
-            )
+                feats.weighted, part, keys, mcs, params.min_samples, params.svd_components, params.seed, max_fit_points,
+                workers,
+            )  # fmt: skip
     timings["hdbscan"] = round(time.perf_counter() - t1, 3)
 
     t2 = time.perf_counter()
