@@ -8,7 +8,6 @@ deterministic sample and every other device takes the outcome of its nearest sam
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import multiprocessing
 import sys
@@ -21,11 +20,15 @@ from scipy.spatial import cKDTree  # type: ignore[import-untyped]
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
+Digests = npt.NDArray[np.uint64]
 
 #: Above this many devices HDBSCAN is fitted on a sample of this size (time grows faster than n).
 DEFAULT_MAX_FIT_POINTS = 20_000
 #: A refinement split is kept when its parts hold at least this share of the cluster (ADR 0003, docs/clustering.md).
 REFINE_MIN_COVER = 0.5
+#: A refinement fit samples this many of the cluster's devices (ADR 0014: 5,000 cost twice the CPU and found the
+#: same roles; 2,000 lost the desktop/laptop split on one 10k campus).
+REFINE_FIT_POINTS = 3000
 #: Levels of refinement (a part of a split cluster may itself be split once more).
 REFINE_DEPTH = 2
 
@@ -83,17 +86,23 @@ def canonical_labels(labels: Ints, keys: list[str]) -> Ints:
     return out
 
 
-@functools.lru_cache(maxsize=1 << 19)
-def _key_digest(seed: int, key: str) -> int:
-    return int.from_bytes(hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest(), "big")
+def key_digests(keys: list[str], seed: int) -> Digests:
+    """A 64-bit hash of ``seed:key`` per key (blake2b): what sampling orders devices by.
+
+    Computed once per run and handed down (refinement samples the same devices again at each level).
+    """
+    prefix = f"{seed}:".encode()
+    blob = b"".join([hashlib.blake2b(prefix + k.encode(), digest_size=8).digest() for k in keys])
+    return np.frombuffer(blob, dtype=">u8").astype(np.uint64)
 
 
-def sample_rows(keys: list[str], m: int, seed: int) -> Ints:
+def sample_rows(keys: list[str], m: int, seed: int, digests: Digests | None = None) -> Ints:
     """``m`` rows chosen by a hash of the device key: the same devices are chosen whatever their order.
 
-    Digests are cached: refinement samples the same devices' keys again at each level.
+    ``digests``: ``key_digests(keys, seed)`` when the caller has them already.
     """
-    digests = np.array([_key_digest(seed, k) for k in keys], dtype=np.uint64)
+    if digests is None:
+        digests = key_digests(keys, seed)
     return np.sort(np.argsort(digests, kind="stable")[:m]).astype(np.int64)
 
 
@@ -106,21 +115,30 @@ def cluster_features(
     max_fit_points: int = DEFAULT_MAX_FIT_POINTS,
     borders: bool = True,
     workers: int = 1,
+    digests: Digests | None = None,
+    min_clusters: int = 0,
 ) -> Partition:
     """HDBSCAN on ``x`` (one row per device, ``keys`` its uid); sampled above ``max_fit_points`` rows.
 
     ``borders``: let noise rows within a member's core distance join its cluster (``_join_borders``).
     ``workers``: threads for the nearest-neighbour queries (scipy releases the GIL; same answers).
+    ``digests``: ``key_digests(keys, seed)``, when the caller has them (the sample is the same).
+    ``min_clusters``: when the fit finds fewer clusters, stop there and call every row noise (refinement
+    only wants splits: the border rule and the assignment of the unsampled rows are then skipped).
     """
     n = len(x)
     if n <= max_fit_points:
         labels, probs = hdbscan_labels(x, min_cluster_size, min_samples)
+        if labels.max(initial=-1) + 1 < min_clusters:
+            return Partition(np.full(n, -1, dtype=np.int64), np.zeros(n), np.arange(n, dtype=np.int64))
         if borders:
             labels = _join_borders(x, labels, np.arange(n), min_samples, workers)
         return Partition(canonical_labels(labels, keys), probs, np.arange(n, dtype=np.int64))
-    fit = sample_rows(keys, max_fit_points, seed)
+    fit = sample_rows(keys, max_fit_points, seed, digests)
     scale = len(fit) / n
     s_labels, s_probs = hdbscan_labels(x[fit], max(5, round(min_cluster_size * scale)), min_samples)
+    if s_labels.max(initial=-1) + 1 < min_clusters:
+        return Partition(np.full(n, -1, dtype=np.int64), np.zeros(n), fit)
     labels = np.full(n, -1, dtype=np.int64)
     probs = np.zeros(n)
     labels[fit] = s_labels
@@ -169,6 +187,7 @@ def refine_clusters(
     seed: int = 0,
     max_fit_points: int = DEFAULT_MAX_FIT_POINTS,
     workers: int = 1,
+    digests: Digests | None = None,
 ) -> Partition:
     """Re-cluster each cluster in its own projection; keep the split when HDBSCAN finds two or more parts.
 
@@ -188,13 +207,25 @@ def refine_clusters(
     outcome is the same whatever the number of workers.
     """
     candidates = np.arange(part.n_clusters)
+    if digests is None:
+        digests = key_digests(keys, seed)
     pool = _fork_pool(workers)
     try:
         for _ in range(REFINE_DEPTH):
             if len(candidates) == 0:
                 break
             part, candidates = _refine_once(
-                weighted, part, keys, min_cluster_size, min_samples, dims, seed, max_fit_points, candidates, pool
+                weighted,
+                part,
+                keys,
+                digests,
+                min_cluster_size,
+                min_samples,
+                dims,
+                seed,
+                max_fit_points,
+                candidates,
+                pool,
             )
     finally:
         if pool is not None:
@@ -216,6 +247,7 @@ def _fork_pool(workers: int) -> Executor | None:
 class _SplitJob:
     x: Floats
     keys: list[str]
+    digests: Digests
     min_cluster_size: int
     min_samples: int
     seed: int
@@ -225,7 +257,10 @@ class _SplitJob:
 def _split(job: _SplitJob) -> tuple[Ints, Floats, npt.NDArray[np.bool_]] | None:
     """Parts of one cluster (every member placed), inner probabilities and who the inner run placed; None: no split."""
     x = job.x
-    inner = cluster_features(x, job.keys, job.min_cluster_size, job.min_samples, job.seed, job.max_fit_points)
+    inner = cluster_features(
+        x, job.keys, job.min_cluster_size, job.min_samples, job.seed, job.max_fit_points, digests=job.digests,
+        min_clusters=2,
+    )  # fmt: skip
     inside = inner.labels >= 0
     if inner.n_clusters < 2 or float(np.mean(inside)) < REFINE_MIN_COVER:
         return None  # no split, or parts too thin to be more than noise in a coherent cluster
@@ -244,6 +279,7 @@ def _refine_once(
     weighted: Floats,
     part: Partition,
     keys: list[str],
+    digests: Digests,
     min_cluster_size: int,
     min_samples: int,
     dims: int,
@@ -269,7 +305,15 @@ def _refine_once(
         x = project(weighted[idx] - weighted[idx].mean(axis=0), dims)
         members.append((c, idx))
         jobs.append(
-            _SplitJob(x, [keys[i] for i in idx], min_cluster_size, min_samples, seed, max(1000, max_fit_points // 4))
+            _SplitJob(
+                x,
+                [keys[i] for i in idx],
+                digests[idx],
+                min_cluster_size,
+                min_samples,
+                seed,
+                min(REFINE_FIT_POINTS, max_fit_points),
+            )
         )
     if pool is not None and len(jobs) > 1:
         # Largest first so the two workers finish together; results are read back in cluster order.

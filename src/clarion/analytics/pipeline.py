@@ -16,7 +16,13 @@ from collections.abc import Callable
 import numpy as np
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from clarion.analytics.clustering import DEFAULT_MAX_FIT_POINTS, Partition, cluster_features, refine_clusters
+from clarion.analytics.clustering import (
+    DEFAULT_MAX_FIT_POINTS,
+    Partition,
+    cluster_features,
+    key_digests,
+    refine_clusters,
+)
 from clarion.analytics.features import Features, build_features
 from clarion.analytics.labels import describe_clusters
 from clarion.analytics.model import Cluster, ClusteringParams, ClusteringRun, Member
@@ -88,7 +94,11 @@ def run_clustering(
     keys = [ids[i] for i in feats.rows.tolist()]
     mcs = params.effective_min_cluster_size(len(keys))
     report(0.4, f"HDBSCAN over {len(keys)} devices (min_cluster_size {mcs})")
-    part = cluster_features(feats.matrix, keys, mcs, params.min_samples, params.seed, max_fit_points, workers=workers)
+    digests = key_digests(keys, params.seed)
+    part = cluster_features(
+        feats.matrix, keys, mcs, params.min_samples, params.seed, max_fit_points, workers=workers, digests=digests
+    )
+    timings["hdbscan_global"] = round(time.perf_counter() - t1, 3)
     if params.refine:
         report(0.7, f"refining {part.n_clusters} clusters")
         with threadpool_limits(limits=1, user_api="blas"):
@@ -98,7 +108,7 @@ def run_clustering(
             )  # fmt: skip
             part = refine_clusters(
                 feats.weighted, part, keys, mcs, params.min_samples, params.svd_components, params.seed, max_fit_points,
-                workers,
+                workers, digests,
             )  # fmt: skip
     timings["hdbscan"] = round(time.perf_counter() - t1, 3)
 
