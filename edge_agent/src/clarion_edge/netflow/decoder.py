@@ -158,7 +158,9 @@ class Decoder(ExporterTable):
     def _v5_only(self, datagrams: list[tuple[bytes, str, int]] | tuple[tuple[bytes, str, int], ...]) -> bool:
         """Queue a batch of one exporter's v5 datagrams without a Python step per datagram; False if it is not one."""
         n = len(datagrams)
-        if n < BULK_MIN_MESSAGES or len(set(map(_EXPORTER, datagrams))) != 1:
+        if n < BULK_MIN_MESSAGES or bytes(datagrams[0][0][:2]) != b"\x00\x05":  # v9/IPFIX: no join here
+            return False
+        if len(set(map(_EXPORTER, datagrams))) != 1:
             return False
         datas = list(map(_DATA, datagrams))
         sizes = np.fromiter(map(len, datas), dtype=np.int64, count=n)
