@@ -4,7 +4,10 @@ Run from the repository root: ``.venv/bin/python tests/benchmarks/clustering_cor
 [--runs 3]``. Each campus is generated once (not timed) and saved; each run is a fresh process that loads the
 snapshot, warms the clustering library (not timed: a worker does that once at start), then times ``run_clustering``.
 Reported per size: median wall and CPU seconds, median peak RSS of the run process, ARI against the true roles, noise
-share and roles found. Targets: 100,000 devices in < 30 s with peak memory < 4 GB on 2 cores.
+share and roles found (``roles_found`` counts a device doing a second job as pure in a cluster of either job, ADR
+0014; ``roles_found_primary_only`` does not), and the clustering stage alone (HDBSCAN, refinement, describe: wall,
+and CPU including the refinement workers). Targets: 100,000 devices in < 30 s with peak memory < 4 GB on 2 cores;
+the clustering stage <= 9 s. ``--keep DIR`` keeps the generated campuses for the next invocation.
 The last line printed is one JSON object.
 """
 
@@ -125,6 +128,13 @@ def main() -> None:
                 "clusters": runs[0]["clusters"],
                 "roles_found": f"{runs[0]['roles_found']}/{runs[0]['roles_expected']}",
                 "stage_seconds": runs[len(runs) // 2]["timings"],
+                # Issue 5's budget at 100k: HDBSCAN + refinement + describe <= 9 s wall on a quiet 2-core host.
+                "median_cluster_stage_seconds": round(
+                    statistics.median(r["timings"]["hdbscan"] + r["timings"]["describe"] for r in runs), 2
+                ),
+                "median_cluster_stage_cpu_seconds": round(
+                    statistics.median(r["timings"]["hdbscan_cpu"] + r["timings"]["describe"] for r in runs), 2
+                ),
             }
     print(json.dumps(results))
 

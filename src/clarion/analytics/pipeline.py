@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import time
 import uuid
 from collections.abc import Callable
@@ -46,6 +47,12 @@ def snapshot_digest(snapshot: GraphSnapshot, params: ClusteringParams) -> str:
     h.update(np.ascontiguousarray(snapshot.edges).tobytes())
     h.update(repr((snapshot.ad_groups, snapshot.profile, snapshot.sgt, sorted(snapshot.sgt_names.items()))).encode())
     return h.hexdigest()
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process plus its reaped children (the refinement workers)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _separation(x: np.ndarray, labels: np.ndarray, k: int) -> list[float]:
@@ -89,7 +96,7 @@ def run_clustering(
     feats = build_features(snapshot, params)
     timings["features"] = round(time.perf_counter() - t0, 3)
 
-    t1 = time.perf_counter()
+    t1, cpu1 = time.perf_counter(), _cpu_seconds()
     ids = snapshot.device_ids
     keys = [ids[i] for i in feats.rows.tolist()]
     mcs = params.effective_min_cluster_size(len(keys))
@@ -111,6 +118,8 @@ def run_clustering(
                 workers, digests,
             )  # fmt: skip
     timings["hdbscan"] = round(time.perf_counter() - t1, 3)
+    # CPU of this process and of the refinement workers (reaped by now): steadier than wall time on a busy host.
+    timings["hdbscan_cpu"] = round(_cpu_seconds() - cpu1, 3)
 
     t2 = time.perf_counter()
     report(0.85, f"describing {part.n_clusters} clusters")
