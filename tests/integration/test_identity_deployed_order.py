@@ -88,3 +88,20 @@ def test_an_older_event_of_the_same_user_widens_the_interval_back(store: FalkorD
     )  # fmt: skip
     assert [(r["s"], r["l"], r["u"]) for r in rows] == [(T0 + 3_000, T0 + 5_000, None)]
     assert identity(store, dev(1))["ts"] == T0 + 5_000
+
+
+def test_a_touch_refused_for_one_device_reads_only_that_one_again(
+    store: FalkorDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A concurrent request that moved one device costs one device's read, not the whole batch's."""
+    from clarion.identity import sessions as sessions_module
+
+    merge_sessions(store, [newer(i, T0) for i in range(3)])  # remembered: the next identical events only touch
+    store._query("MATCH (d:Device {uid: $m}) SET d.identity_ts = $t", {"m": dev(1), "t": T0 + 10}, name="moved")
+    asked: list[list[str]] = []
+    real = sessions_module.read_current
+    monkeypatch.setattr(sessions_module, "read_current", lambda st, macs: asked.append(macs) or real(st, macs))
+    result = merge_sessions(store, [newer(i, T0 + 1_000) for i in range(3)])
+    assert asked == [[dev(1)]]
+    assert (result.touched, result.created, result.statements) == (3, 0, 2)
+    assert [identity(store, dev(i))["ts"] for i in range(3)] == [T0 + 1_000] * 3

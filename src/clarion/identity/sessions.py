@@ -254,8 +254,7 @@ def _merge_chunk(
     touch = [s for s in part if s.mac in hot]
     if touch:
         writer.drain()  # its answer decides what is read next, and nothing may follow a failed chunk
-        if not _touch(store, touch, hot, cache, counts):
-            rest += touch  # the guard failed for some: read their state and decide again (touching twice is harmless)
+        rest += _touch(store, touch, hot, cache, counts)  # those whose guard failed: read their state, decide again
     if rest:
         _merge_read(store, rest, switches, names, counts, cache, writer)
 
@@ -266,21 +265,30 @@ def _touch(
     current: Mapping[str, Row],
     cache: IdentityCache,
     result: SessionMergeResult,
-) -> bool:
-    """Move the confirmation time of devices whose ``identity_ts`` is still the one ``current`` holds."""
+) -> list[Session]:
+    """Move the confirmation time of devices whose ``identity_ts`` is still the one ``current`` holds.
+
+    Returns the events whose guard failed (another writer, e.g. a concurrent request, moved the device since):
+    their cache entries are dropped and the caller classifies only those again.
+    """
     rows = [[s.mac, s.timestamp_ms, current[s.mac]["ts"]] for s in touch]
     done = store.write(TOUCH_STATEMENT, {"rows": rows})
     result.statements += 1
-    if not done or done[0].get("touched") != len(rows):
-        for s in touch:
+    if done and done[0].get("touched") == len(rows):
+        missed: list[Session] = []
+        ok = touch
+    else:
+        hit = set(done[0].get("macs") or ()) if done else set()
+        missed = [s for s in touch if s.mac not in hit]
+        ok = [s for s in touch if s.mac in hit]
+        for s in missed:
             cache.drop(s.mac)
-        return False
-    for s in touch:
+    for s in ok:
         result.ips.update(s.ips)
     # unchanged() let only events not older than the device's identity through: their time is the new one
-    cache.put_many((s.mac, {**current[s.mac], "ts": s.timestamp_ms}) for s in touch)
-    result.touched += len(touch)
-    return True
+    cache.put_many((s.mac, {**current[s.mac], "ts": s.timestamp_ms}) for s in ok)
+    result.touched += len(ok)
+    return missed
 
 
 def _merge_read(
@@ -344,9 +352,10 @@ def _merge_read(
                 full_params = None
             result.statements += 1
         stale: set[str] = set()
-        if touch and not _touch(store, touch, current, cache, result):
-            full = full + touch  # written concurrently since the read: the full path is right whatever the state is
-            stale = {s.mac for s in touch}
+        missed = _touch(store, touch, current, cache, result) if touch else []
+        if missed:
+            full = full + missed  # written concurrently since the read: the full path is right whatever the state is
+            stale = {s.mac for s in missed}
             full_params = None
         if full:
             if full_params is None:

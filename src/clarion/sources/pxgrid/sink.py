@@ -11,7 +11,9 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
@@ -21,6 +23,10 @@ from clarion.sources.model import SecurityGroup, Session, Sgacl
 from clarion.sources.pxgrid.errors import SinkError
 
 log = logging.getLogger(__name__)
+
+#: The API's default row limit per request (``max_nodes``); a bigger batch would only be refused with 413.
+MAX_BATCH = 100_000
+MAX_WINDOW = 8
 
 
 @runtime_checkable
@@ -100,6 +106,12 @@ class HttpSink:
     Connection errors, 429 and 5xx are retried with jittered backoff (``attempts`` times), then ``SinkError``.
     A 422 or 413 on a batch is bisected so one session the server refuses is dropped (counted in ``rejected``,
     logged with the server's reason) instead of blocking the stream forever; 401/403 raise ``SinkError`` at once.
+
+    ``apply`` sends ``batch`` sessions per request with up to ``window`` requests in flight, in stream order, so
+    the server merges one while the next is serialised and sent (decision 0013); the server keeps the newest
+    event per device by its own timestamp, so two batches merged out of order give the same graph. ``apply``
+    still returns only once every request of the call succeeded, and raises (after the requests in flight have
+    ended) if one failed: the caller's watermark and backfill see exactly what they did with one at a time.
     """
 
     def __init__(
@@ -109,23 +121,48 @@ class HttpSink:
         *,
         client: httpx.Client | None = None,
         batch: int = 1000,
+        window: int = 2,
         attempts: int = 5,
         backoff_s: float = 0.5,
         timeout_s: float = 30.0,
     ) -> None:
         if not server.startswith(("http://", "https://")):
             raise ValueError(f"server {server!r}: give a base URL such as https://clarion.corp.local:8000")
+        if not 1 <= batch <= MAX_BATCH:
+            raise ValueError(f"batch {batch}: give 1..{MAX_BATCH} sessions per request (the API's row limit)")
+        if not 1 <= window <= MAX_WINDOW:
+            raise ValueError(f"window {window}: give 1..{MAX_WINDOW} requests in flight")
         self.url = server.rstrip("/") + "/api/v1/identity"
         self.client = client or httpx.Client(timeout=timeout_s)
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self.batch = batch
+        self.window = window
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.rejected = 0
+        self._rejected_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     def apply(self, sessions: list[Session]) -> None:
-        for i in range(0, len(sessions), self.batch):
-            self._post_bisecting("sessions", sessions[i : i + self.batch])
+        parts = [sessions[i : i + self.batch] for i in range(0, len(sessions), self.batch)]
+        if self.window == 1 or len(parts) <= 1:
+            for part in parts:
+                self._post_bisecting("sessions", part)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.window, thread_name_prefix="clarion-sink")
+        flying: deque[Future[None]] = deque()
+        error: BaseException | None = None
+        for part in parts:
+            if len(flying) >= self.window:
+                error = _outcome(flying.popleft())
+                if error is not None:
+                    break  # nothing after a failed request is sent: the caller re-sends the call from its mark
+            flying.append(self._pool.submit(self._post_bisecting, "sessions", part))
+        for f in flying:  # the requests in flight end (merged or failed) before the caller hears of it
+            error = error or _outcome(f)
+        if error is not None:
+            raise error
 
     def apply_security_groups(self, groups: list[SecurityGroup], deleted: list[SecurityGroup]) -> None:
         if groups:
@@ -144,7 +181,8 @@ class HttpSink:
             self._post({key: rows})
         except _Refused as exc:
             if len(rows) == 1:
-                self.rejected += 1
+                with self._rejected_lock:
+                    self.rejected += 1
                 log.error("the Clarion server refused one of %s and it is dropped: %s; row: %.300r", key, exc, rows[0])
                 return
             mid = len(rows) // 2
@@ -171,7 +209,14 @@ class HttpSink:
         raise SinkError(f"{problem} (gave up after {self.attempts} attempts)")
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         self.client.close()
+
+
+def _outcome(f: Future[None]) -> BaseException | None:
+    """The request's error once it ended, or None when it succeeded."""
+    return f.exception()
 
 
 class _Refused(SinkError):  # noqa: N818 - internal signal for bisection
