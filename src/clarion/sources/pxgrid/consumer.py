@@ -34,6 +34,9 @@ from clarion.sources.pxgrid.transport import http_client, ssl_context
 log = logging.getLogger(__name__)
 
 SUB_SESSIONS, SUB_SGT, SUB_SGACL, SUB_GROUPS = "clarion-sessions", "clarion-sgt", "clarion-sgacl", "clarion-groups"
+#: Sessions handed to the sink at once during a backfill: a bulk download is sent as several requests in flight
+#: (the sink splits it by its own batch size), where the stream's batches stay small for latency (decision 0013).
+BACKFILL_BATCH = 10_000
 
 
 class PxGridConsumer:
@@ -246,15 +249,20 @@ class PxGridConsumer:
         self.state.counters.backfills += 1
         add = self.state.add_session
         mark = since_ms if since_ms is not None else self.state.watermark_ms
-        if full or mark is None:
-            count = directory.get_sessions(add)
-        else:
-            start = format_timestamp(max(mark - int(self.settings.recovery_margin_s * 1000), 0))
-            try:
-                count = directory.get_sessions_for_recovery(add, start)
-            except NotSupported:
-                count = directory.get_sessions(add, start_timestamp=start)
-        self.state.flush()
+        self.state.flush()  # what the stream handed over before the backfill goes first, in its own batch
+        stream_batch, self.state.max_batch = self.state.max_batch, max(self.state.max_batch, BACKFILL_BATCH)
+        try:
+            if full or mark is None:
+                count = directory.get_sessions(add)
+            else:
+                start = format_timestamp(max(mark - int(self.settings.recovery_margin_s * 1000), 0))
+                try:
+                    count = directory.get_sessions_for_recovery(add, start)
+                except NotSupported:
+                    count = directory.get_sessions(add, start_timestamp=start)
+            self.state.flush()
+        finally:
+            self.state.max_batch = stream_batch
         log.info("pxGrid: %s backfill read %d sessions", "full" if full else "recovery", count)
         self.phase = "streaming"
 

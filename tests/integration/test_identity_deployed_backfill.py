@@ -1,0 +1,37 @@
+"""The pxGrid service hands a bulk download to the sink in big batches (sent as several requests in flight),
+while the stream's batches stay as small as its messages, for latency."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from clarion.sources.pxgrid import consumer as consumer_module
+from clarion.sources.pxgrid.service import PxGridService
+from clarion.sources.pxgrid.sink import MemorySink
+from tests.fakes.pxgrid import FakePxGrid
+from tests.fakes.pxgrid.certs import Pki
+from tests.fakes.pxgrid.data import session
+from tests.fakes.pxgrid.harness import T0, expected, settings_for, wait_for
+from tests.integration.pxgrid_world import fake, pki, run_service
+
+pytestmark = pytest.mark.integration
+__all__ = ["fake", "pki", "run_service"]  # fixtures shared through pxgrid_world, imported so pytest sees them here
+
+
+def test_the_bulk_download_goes_in_backfill_batches_and_the_stream_in_small_ones(
+    fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consumer_module, "BACKFILL_BATCH", 1_000)
+    fake.add_sessions([session(i, T0 + i) for i in range(2_500)])
+    sink = MemorySink()
+    svc = run_service(settings_for(fake, pki, max_batch=100), sink)
+    wait_for(lambda: len(sink.latest) == 2_500 and svc.consumer.phase == "streaming")
+    assert [len(b) for b in sink.batches] == [1_000, 1_000, 500]
+    wait_for(lambda: fake.subscribed() == 1)
+    fake.publish_sessions([session(3_000 + k, T0 + 10_000 + k) for k in range(3)])
+    wait_for(lambda: sink.applied == 2_503)
+    assert [len(b) for b in sink.batches[3:]] == [3]
+    assert svc.consumer.state.max_batch == 100  # the stream's batch size is back
+    assert sink.latest == expected(fake)
