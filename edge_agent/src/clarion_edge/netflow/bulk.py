@@ -217,13 +217,15 @@ def _repeats(
     """
     out: dict[int, Repeat] = {}
     at = sets + s0
+    # Slicing the joined bytes ``buf`` views is several times cheaper per set than a numpy slice's tobytes().
+    raw = buf.base if isinstance(buf.base, bytes) else buf.tobytes()
     seen: dict[tuple[int, int, int, int, bytes], list[Template] | None] = {}  # a batch repeats the same few sets
     rows = zip(sets.tolist(), table.msg[at].tolist(), table.set_id[at].tolist(), table.off[at].tolist(),
                table.length[at].tolist(), index[sets].tolist(), strict=True)  # fmt: skip
     for i, mi, sid, off, length, slot in rows:
         m = msgs[mi]
         state, version, domain = m[3], m[4], m[5]
-        payload = buf[off + 4 : off + length].tobytes()
+        payload = raw[off + 4 : off + length]
         if sid < 256:
             if sid not in ((0, 1) if version == 9 else (2, 3)):
                 continue
