@@ -192,7 +192,9 @@ def stream_http(
 
     rng = random.Random(seed)
     api = ApiProcess(store)
-    sink = HttpSink(api.url, TOKEN, batch=batch, window=window, timeout_s=300)
+    # stream requests of --batch sessions (the pxGrid service's max_batch); a backlog handed over at once, so up to
+    # --window of them are in flight
+    sink = HttpSink(api.url, TOKEN, batch=batch, bulk_batch=batch, window=window, timeout_s=300)
     try:
         sink.apply_security_groups(SGTS, [])
         sink.apply(preload(rng, devices))  # the bulk download after a start goes through the same sink
@@ -217,18 +219,21 @@ def bulk(store: FalkorDBStore, root: FalkorDBStore, n: int, seed: int) -> Run:
     return run
 
 
-def bulk_http(store: FalkorDBStore, root: FalkorDBStore, n: int, batch: int, seed: int, window: int = 2) -> Run:
-    """The bulk download as the pxGrid service sends it: HttpSink batches to the API in its own process."""
+def bulk_http(store: FalkorDBStore, root: FalkorDBStore, n: int, bulk_batch: int, seed: int, window: int = 2) -> Run:
+    """The bulk download as the pxGrid service sends it: the consumer hands the HttpSink ``BACKFILL_BATCH``
+    sessions at a time, which it posts as requests of ``bulk_batch`` to the API in its own process."""
+    from clarion.sources.pxgrid.consumer import BACKFILL_BATCH
     from clarion.sources.pxgrid.sink import HttpSink
 
     rng = random.Random(seed)
     items = [session(rng, i, T0 + i, n // 2) for i in range(n)]
     api = ApiProcess(store)
-    sink = HttpSink(api.url, TOKEN, batch=batch, window=window, timeout_s=300)
+    sink = HttpSink(api.url, TOKEN, batch=min(1_000, bulk_batch), bulk_batch=bulk_batch, window=window, timeout_s=300)
     try:
         t0, c0 = time.perf_counter(), cpu_now(root, api.cpu())
         sink.apply_security_groups(SGTS, [])
-        sink.apply(items)
+        for j in range(0, n, BACKFILL_BATCH):
+            sink.apply(items[j : j + BACKFILL_BATCH])
         run = Run(n, time.perf_counter() - t0, cpu_now(root, api.cpu()) - c0)
     finally:
         sink.close()
@@ -297,7 +302,7 @@ def main() -> None:
     ap.add_argument("--bulk", type=int, default=100_000)
     ap.add_argument("--ad-users", type=int, default=10_000)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--bulk-batch", type=int, default=1_000, help="sessions per request of the deployed bulk")
+    ap.add_argument("--bulk-batch", type=int, default=5_000, help="sessions per request of the deployed bulk")
     ap.add_argument("--window", type=int, default=2, help="HttpSink requests in flight (1: one at a time)")
     ap.add_argument("--deployed-only", action="store_true", help="only the HttpSink → API runs (stream and bulk)")
     args = ap.parse_args()

@@ -35,3 +35,16 @@ def test_the_bulk_download_goes_in_backfill_batches_and_the_stream_in_small_ones
     assert [len(b) for b in sink.batches[3:]] == [3]
     assert svc.consumer.state.max_batch == 100  # the stream's batch size is back
     assert sink.latest == expected(fake)
+
+
+def test_the_service_sends_a_backfill_in_bulk_requests_unless_told_otherwise(fake: FakePxGrid, pki: Pki) -> None:
+    from clarion.sources.pxgrid.service import BULK_REQUEST
+    from clarion.sources.pxgrid.sink import HttpSink
+
+    for given, want in ((None, BULK_REQUEST), (2_000, 2_000)):
+        sink = HttpSink("http://127.0.0.1:1", "t", batch=1_000, bulk_batch=given)
+        svc = PxGridService(settings_for(fake, pki), sink)
+        if svc.http is not None:
+            svc.http.server_close()
+        assert (sink.batch, sink.bulk_batch) == (1_000, want)
+        sink.close()

@@ -140,8 +140,21 @@ def test_a_refused_session_is_isolated_while_other_requests_fly(server: SlowServ
     assert sorted(server.merged) == sorted(s.mac for s in items if s.mac != items[33].mac)
 
 
+def test_a_handover_bigger_than_a_stream_batch_goes_in_bulk_requests(server: SlowServer) -> None:
+    server.delay_s = 0.0
+    sink = HttpSink(url(server), "t", batch=10, bulk_batch=20)
+    stream, backfill = sessions(10), sessions(45)[10:]
+    sink.apply(stream)  # a stream flush (at most max_batch): one request
+    sink.apply(backfill)  # a backfill hand-off: requests of bulk_batch
+    sink.close()
+    assert sorted(server.started) == sorted([stream[0].mac, backfill[0].mac, backfill[20].mac])
+    assert sorted(server.merged) == sorted(s.mac for s in stream + backfill)
+
+
 def test_limits_are_checked() -> None:
     with pytest.raises(ValueError, match=re.escape("window 0: give 1..8")):
         HttpSink("http://127.0.0.1:1", "t", window=0)
     with pytest.raises(ValueError, match=re.escape("batch 200000: give 1..100000")):
         HttpSink("http://127.0.0.1:1", "t", batch=200_000)
+    with pytest.raises(ValueError, match=re.escape("bulk_batch 500: give 1000..100000 (at least batch)")):
+        HttpSink("http://127.0.0.1:1", "t", batch=1_000, bulk_batch=500)

@@ -34,9 +34,9 @@ from clarion.sources.pxgrid.transport import http_client, ssl_context
 log = logging.getLogger(__name__)
 
 SUB_SESSIONS, SUB_SGT, SUB_SGACL, SUB_GROUPS = "clarion-sessions", "clarion-sgt", "clarion-sgacl", "clarion-groups"
-#: Sessions handed to the sink at once during a backfill: a bulk download is sent as several requests in flight
-#: (the sink splits it by its own batch size), where the stream's batches stay small for latency (decision 0013).
-BACKFILL_BATCH = 10_000
+#: Sessions handed to the sink at once during a backfill, so a bulk download goes as several big requests in
+#: flight (the HTTP sink's ``bulk_batch``) while the stream's batches stay small for latency (decision 0013).
+BACKFILL_BATCH = 20_000
 
 
 class PxGridConsumer:

@@ -16,9 +16,13 @@ from typing import Any
 
 from clarion.sources.pxgrid.consumer import PxGridConsumer
 from clarion.sources.pxgrid.settings import PxGridSettings
-from clarion.sources.pxgrid.sink import SessionSink
+from clarion.sources.pxgrid.sink import HttpSink, SessionSink
 
 log = logging.getLogger(__name__)
+
+#: Sessions per request when the service sends a backfill to the Clarion server: the API takes up to
+#: ``max_nodes`` (100,000) rows and 64 MiB per request; 5,000 sessions are about 1.5 MB (decision 0013).
+BULK_REQUEST = 5_000
 
 
 def _handler(consumer: PxGridConsumer) -> type[BaseHTTPRequestHandler]:
@@ -60,6 +64,8 @@ class PxGridService:
     """The consumer plus its status API; ``start()``/``stop()`` for embedding and tests, ``run()`` for the CLI."""
 
     def __init__(self, settings: PxGridSettings, sink: SessionSink) -> None:
+        if isinstance(sink, HttpSink) and sink.bulk_batch is None:  # a backfill in big requests, the stream small
+            sink.bulk_batch = max(sink.batch, BULK_REQUEST)
         self.settings = settings
         self.consumer = PxGridConsumer(settings, sink)
         self.http: ThreadingHTTPServer | None = None

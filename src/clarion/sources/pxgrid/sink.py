@@ -107,7 +107,8 @@ class HttpSink:
     A 422 or 413 on a batch is bisected so one session the server refuses is dropped (counted in ``rejected``,
     logged with the server's reason) instead of blocking the stream forever; 401/403 raise ``SinkError`` at once.
 
-    ``apply`` sends ``batch`` sessions per request with up to ``window`` requests in flight, in stream order, so
+    ``apply`` sends ``batch`` sessions per request (``bulk_batch``, if set, when it is handed more than ``batch`` at
+    once, as the pxGrid consumer does with a backfill) with up to ``window`` requests in flight, in stream order, so
     the server merges one while the next is serialised and sent (decision 0013); the server keeps the newest
     event per device by its own timestamp, so two batches merged out of order give the same graph. ``apply``
     still returns only once every request of the call succeeded, and raises (after the requests in flight have
@@ -121,6 +122,7 @@ class HttpSink:
         *,
         client: httpx.Client | None = None,
         batch: int = 1000,
+        bulk_batch: int | None = None,
         window: int = 2,
         attempts: int = 5,
         backoff_s: float = 0.5,
@@ -130,12 +132,18 @@ class HttpSink:
             raise ValueError(f"server {server!r}: give a base URL such as https://clarion.corp.local:8000")
         if not 1 <= batch <= MAX_BATCH:
             raise ValueError(f"batch {batch}: give 1..{MAX_BATCH} sessions per request (the API's row limit)")
+        if bulk_batch is not None and not batch <= bulk_batch <= MAX_BATCH:
+            raise ValueError(
+                f"bulk_batch {bulk_batch}: give {batch}..{MAX_BATCH} (at least batch) sessions per request"
+            )
         if not 1 <= window <= MAX_WINDOW:
             raise ValueError(f"window {window}: give 1..{MAX_WINDOW} requests in flight")
         self.url = server.rstrip("/") + "/api/v1/identity"
         self.client = client or httpx.Client(timeout=timeout_s)
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self.batch = batch
+        #: None: every request holds ``batch`` (``clarion import sessions --batch``); the pxGrid service sets it.
+        self.bulk_batch = bulk_batch
         self.window = window
         self.attempts = attempts
         self.backoff_s = backoff_s
@@ -144,7 +152,8 @@ class HttpSink:
         self._pool: ThreadPoolExecutor | None = None
 
     def apply(self, sessions: list[Session]) -> None:
-        parts = [sessions[i : i + self.batch] for i in range(0, len(sessions), self.batch)]
+        size = self.batch if len(sessions) <= self.batch else (self.bulk_batch or self.batch)  # more: a backfill
+        parts = [sessions[i : i + size] for i in range(0, len(sessions), size)]
         if self.window == 1 or len(parts) <= 1:
             for part in parts:
                 self._post_bisecting("sessions", part)
