@@ -13,6 +13,8 @@ from clarion_edge.netflow.state import Domain, Template
 
 #: Records converted per slice: small enough for the output columns to stay in cache.
 SLICE = 8192
+#: The sampling factors of a batch that needs none (every slice of it is empty).
+_NO_FACTOR = np.ones(0, dtype=np.uint64)
 
 
 def bump(stats: dict[str, int], reason: str, n: int = 1) -> None:
@@ -58,32 +60,35 @@ class Group:
         export: list[np.ndarray] = []
         uptime: list[np.ndarray] = []
         factor: list[np.ndarray] = []
-        samplings: set[int] = set()
+        samplings = {r[3] for r in self.runs} | {chunk[4] for chunk in self.chunks}
+        unsampled = samplings == {1}
+        plan = self.plan
+        # The per-record factor is read only for sampled records or templates that carry their own sampler.
+        need_factor = not unsampled or plan.sampler_col is not None or plan.inline_sampling is not None
+        unknown = 0  # records whose header uptime is unknown (IPFIX before systemInitTime), counted per set
         if self.bufs:
             n = self.total
-            raw.append(
-                np.frombuffer(self.bufs[0] if len(self.bufs) == 1 else b"".join(self.bufs), dtype=self.plan.dtype)
-            )
+            raw.append(np.frombuffer(self.bufs[0] if len(self.bufs) == 1 else b"".join(self.bufs), dtype=plan.dtype))
             runs = np.array(self.runs, dtype=np.int64)
             counts = np.diff(runs[:, 0], append=n)
             export.append(np.repeat(runs[:, 1], counts))
             uptime.append(np.repeat(runs[:, 2], counts))
-            factor.append(np.repeat(runs[:, 3], counts).astype(np.uint64))
-            samplings.update(r[3] for r in self.runs)
+            unknown += int(counts[runs[:, 2] < 0].sum())
+            if need_factor:
+                factor.append(np.repeat(runs[:, 3], counts).astype(np.uint64))
         for recs, counts, export_ms, uptime_ms, sampling in self.chunks:
             raw.append(recs)
             export.append(np.repeat(export_ms, counts))
             uptime.append(np.repeat(uptime_ms, counts))
-            factor.append(np.full(len(recs), sampling, dtype=np.uint64))
-            samplings.add(sampling)
+            unknown += int(counts[uptime_ms < 0].sum())
+            if need_factor:
+                factor.append(np.full(len(recs), sampling, dtype=np.uint64))
         rec = _join(raw)
-        ctx_export, ctx_uptime, ctx_factor = _join(export), _join(uptime), _join(factor)
+        ctx_export, ctx_uptime = _join(export), _join(uptime)
+        ctx_factor = _join(factor) if need_factor else _NO_FACTOR
         n = len(rec)
-        if self.template is not None and self.template.sysuptime:
-            unknown = int(np.count_nonzero(ctx_uptime < 0))
-            if unknown:
-                bump(self.stats, "no_system_init_time", unknown)
-        unsampled = samplings == {1}
+        if unknown and self.template is not None and self.template.sysuptime:
+            bump(self.stats, "no_system_init_time", unknown)
         # Slices small enough to stay in cache: the output is written one column at a time.
         for lo in range(0, n, SLICE):
             hi = lo + SLICE
