@@ -67,18 +67,28 @@ def hdbscan_labels(x: Floats, min_cluster_size: int, min_samples: int, leaf: boo
     return np.asarray(model.labels_, dtype=np.int64), np.asarray(model.probabilities_, dtype=np.float64)
 
 
-def canonical_labels(labels: Ints, keys: list[str]) -> Ints:
-    """Renumber clusters by size (largest first), ties by their smallest member key: order-free ids."""
+def key_rank(keys: list[str]) -> Ints:
+    """Each key's position in sorted order (numpy orders str by code point, as Python does)."""
+    rank = np.empty(len(keys), dtype=np.int64)
+    rank[np.argsort(np.asarray(keys), kind="stable")] = np.arange(len(keys))
+    return rank
+
+
+def canonical_labels(labels: Ints, keys: list[str], rank: Ints | None = None) -> Ints:
+    """Renumber clusters by size (largest first), ties by their smallest member key: order-free ids.
+
+    ``rank``: ``key_rank(keys)``, or any numbers in the same order as the keys, when the caller has them.
+    """
     out = np.full(len(labels), -1, dtype=np.int64)
     found = labels >= 0
     if not found.any():
         return out
-    rank = np.empty(len(keys), dtype=np.int64)
-    rank[np.argsort(np.asarray(keys), kind="stable")] = np.arange(len(keys))
+    if rank is None:
+        rank = key_rank(keys)
     clusters, inv = np.unique(labels[found], return_inverse=True)
     inv = inv.ravel()
     size = np.bincount(inv, minlength=len(clusters))
-    first = np.full(len(clusters), len(keys), dtype=np.int64)
+    first = np.full(len(clusters), np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(first, inv, rank[found])
     new = np.empty(len(clusters), dtype=np.int64)
     new[np.lexsort((first, -size))] = np.arange(len(clusters))
@@ -117,12 +127,14 @@ def cluster_features(
     workers: int = 1,
     digests: Digests | None = None,
     min_clusters: int = 0,
+    rank: Ints | None = None,
 ) -> Partition:
     """HDBSCAN on ``x`` (one row per device, ``keys`` its uid); sampled above ``max_fit_points`` rows.
 
     ``borders``: let noise rows within a member's core distance join its cluster (``_join_borders``).
     ``workers``: threads for the nearest-neighbour queries (scipy releases the GIL; same answers).
     ``digests``: ``key_digests(keys, seed)``, when the caller has them (the sample is the same).
+    ``rank``: ``key_rank(keys)`` when the caller has it (canonical numbering without sorting the keys again).
     ``min_clusters``: when the fit finds fewer clusters, stop there and call every row noise (refinement
     only wants splits: the border rule and the assignment of the unsampled rows are then skipped).
     """
@@ -133,7 +145,7 @@ def cluster_features(
             return Partition(np.full(n, -1, dtype=np.int64), np.zeros(n), np.arange(n, dtype=np.int64))
         if borders:
             labels = _join_borders(x, labels, np.arange(n), min_samples, workers)
-        return Partition(canonical_labels(labels, keys), probs, np.arange(n, dtype=np.int64))
+        return Partition(canonical_labels(labels, keys, rank), probs, np.arange(n, dtype=np.int64))
     fit = sample_rows(keys, max_fit_points, seed, digests)
     scale = len(fit) / n
     s_labels, s_probs = hdbscan_labels(x[fit], max(5, round(min_cluster_size * scale)), min_samples)
@@ -151,7 +163,7 @@ def cluster_features(
         probs[rest] = s_probs[near]
     if borders:
         labels = _join_borders(x, labels, fit, min_samples, workers)
-    return Partition(canonical_labels(labels, keys), probs, fit)
+    return Partition(canonical_labels(labels, keys, rank), probs, fit)
 
 
 def _join_borders(x: Floats, labels: Ints, fit: Ints, min_samples: int, workers: int = 1) -> Ints:
@@ -188,6 +200,7 @@ def refine_clusters(
     max_fit_points: int = DEFAULT_MAX_FIT_POINTS,
     workers: int = 1,
     digests: Digests | None = None,
+    rank: Ints | None = None,
 ) -> Partition:
     """Re-cluster each cluster in its own projection; keep the split when HDBSCAN finds two or more parts.
 
@@ -209,6 +222,8 @@ def refine_clusters(
     candidates = np.arange(part.n_clusters)
     if digests is None:
         digests = key_digests(keys, seed)
+    if rank is None:
+        rank = key_rank(keys)
     pool = _fork_pool(workers)
     try:
         for _ in range(REFINE_DEPTH):
@@ -219,6 +234,7 @@ def refine_clusters(
                 part,
                 keys,
                 digests,
+                rank,
                 min_cluster_size,
                 min_samples,
                 dims,
@@ -248,6 +264,7 @@ class _SplitJob:
     x: Floats
     keys: list[str]
     digests: Digests
+    rank: Ints
     min_cluster_size: int
     min_samples: int
     seed: int
@@ -259,7 +276,7 @@ def _split(job: _SplitJob) -> tuple[Ints, Floats, npt.NDArray[np.bool_]] | None:
     x = job.x
     inner = cluster_features(
         x, job.keys, job.min_cluster_size, job.min_samples, job.seed, job.max_fit_points, digests=job.digests,
-        min_clusters=2,
+        min_clusters=2, rank=job.rank,
     )  # fmt: skip
     inside = inner.labels >= 0
     if inner.n_clusters < 2 or float(np.mean(inside)) < REFINE_MIN_COVER:
@@ -280,6 +297,7 @@ def _refine_once(
     part: Partition,
     keys: list[str],
     digests: Digests,
+    rank: Ints,
     min_cluster_size: int,
     min_samples: int,
     dims: int,
@@ -309,6 +327,7 @@ def _refine_once(
                 x,
                 [keys[i] for i in idx],
                 digests[idx],
+                rank[idx],
                 min_cluster_size,
                 min_samples,
                 seed,
@@ -331,7 +350,7 @@ def _refine_once(
             next_label += 0 if s == 0 else 1
         probs[idx] = np.where(inside, inner_probs, probs[idx])
         split_members.append(idx)
-    out = canonical_labels(labels, keys)
+    out = canonical_labels(labels, keys, rank)
     moved = np.concatenate(split_members) if split_members else np.zeros(0, dtype=np.int64)
     return Partition(out, probs, part.fitted_rows), np.unique(out[moved])
 

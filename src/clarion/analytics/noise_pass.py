@@ -43,6 +43,7 @@ def recluster_noise(
     min_cluster_size: int,
     min_samples: int,
     dims: int,
+    rank: Ints | None = None,
 ) -> Partition:
     """Give dense groups of noise devices that serve one uncommon service their own cluster; the rest stays noise."""
     idx = np.flatnonzero(part.labels < 0)
@@ -74,4 +75,4 @@ def recluster_noise(
         next_label += 1
     if next_label == part.n_clusters:
         return part
-    return Partition(canonical_labels(labels, keys), probs, part.fitted_rows)
+    return Partition(canonical_labels(labels, keys, rank), probs, part.fitted_rows)

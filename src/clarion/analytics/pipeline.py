@@ -22,6 +22,7 @@ from clarion.analytics.clustering import (
     Partition,
     cluster_features,
     key_digests,
+    key_rank,
     refine_clusters,
 )
 from clarion.analytics.features import Features, build_features
@@ -101,21 +102,22 @@ def run_clustering(
     keys = [ids[i] for i in feats.rows.tolist()]
     mcs = params.effective_min_cluster_size(len(keys))
     report(0.4, f"HDBSCAN over {len(keys)} devices (min_cluster_size {mcs})")
-    digests = key_digests(keys, params.seed)
+    digests, rank = key_digests(keys, params.seed), key_rank(keys)
     part = cluster_features(
-        feats.matrix, keys, mcs, params.min_samples, params.seed, max_fit_points, workers=workers, digests=digests
-    )
+        feats.matrix, keys, mcs, params.min_samples, params.seed, max_fit_points, workers=workers, digests=digests,
+        rank=rank,
+    )  # fmt: skip
     timings["hdbscan_global"] = round(time.perf_counter() - t1, 3)
     if params.refine:
         report(0.7, f"refining {part.n_clusters} clusters")
         with threadpool_limits(limits=1, user_api="blas"):
             part = recluster_noise(
                 feats.weighted, feats.offered, feats.service_ports, part, keys, mcs, params.min_samples,
-                params.svd_components,
+                params.svd_components, rank,
             )  # fmt: skip
             part = refine_clusters(
                 feats.weighted, part, keys, mcs, params.min_samples, params.svd_components, params.seed, max_fit_points,
-                workers, digests,
+                workers, digests, rank,
             )  # fmt: skip
     timings["hdbscan"] = round(time.perf_counter() - t1, 3)
     # CPU of this process and of the refinement workers (reaped by now): steadier than wall time on a busy host.
