@@ -52,8 +52,11 @@ def walk_sets(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> SetTable:
     rem = end[end - start >= 4] - p  # and the bytes left after it
     parts: list[np.ndarray] = []
     bad: list[np.ndarray] = []  # offsets where a set length did not fit
-    for _ in range(MAX_ROUNDS):
-        if not p.size:
+    for k in range(MAX_ROUNDS):
+        if p.size <= _TAIL:  # the last few long messages: cheaper in Python than a dozen numpy calls per round
+            tail, tail_bad = _walk_tail(buf, p.tolist(), rem.tolist(), MAX_ROUNDS - k)
+            parts.append(np.array(tail, dtype=np.int64))
+            bad.append(np.array(tail_bad, dtype=np.int64))
             break
         length = words[p] & 0xFFFF
         rem -= length
@@ -66,8 +69,9 @@ def walk_sets(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> SetTable:
         p, rem = (p + length)[more], rem[more]
     else:
         bad.append(p)
-    if bad:
-        irregular[np.searchsorted(start, np.concatenate(bad), side="right") - 1] = True
+    bad_at = np.concatenate(bad) if bad else np.zeros(0, dtype=np.int64)
+    if bad_at.size:
+        irregular[np.searchsorted(start, bad_at, side="right") - 1] = True
     if parts:
         # Messages lie in order in buf: offset order is (message, offset) order. Offsets are distinct, so
         # a value sort (SIMD) replaces an argsort; each set's header and message are looked up after it.
@@ -79,6 +83,32 @@ def walk_sets(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> SetTable:
     first = np.zeros(count + 1, dtype=np.int64)
     np.cumsum(np.bincount(msg, minlength=count), out=first[1:])
     return SetTable(msg, off, header >> 16, header & 0xFFFF, first, irregular)
+
+
+#: Messages still walking below which the rest of the walk runs in Python.
+_TAIL = 24
+
+
+def _walk_tail(buf: np.ndarray, pos: list[int], rem: list[int], rounds: int) -> tuple[list[int], list[int]]:
+    """The rest of the walk for a few messages: (set header offsets, offsets where a length did not fit
+    or the rounds ran out), exactly as the numpy rounds would find them."""
+    raw = buf.base if isinstance(buf.base, bytes) else buf.tobytes()
+    sets: list[int] = []
+    bad: list[int] = []
+    for p, r in zip(pos, rem, strict=True):
+        for _ in range(rounds):
+            length = (raw[p + 2] << 8) | raw[p + 3]
+            r -= length
+            if length < 4 or r < 0:
+                bad.append(p)
+                break
+            sets.append(p)
+            if r < 4:
+                break
+            p += length
+        else:
+            bad.append(p)
+    return sets, bad
 
 
 def sorted_unique(a: np.ndarray) -> np.ndarray:
