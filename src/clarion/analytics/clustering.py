@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import sys
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -210,43 +210,92 @@ def refine_clusters(
     parts. Parts are as small as the global ``min_cluster_size`` allows, in devices, not a share of the
     cluster: a few hundred jump hosts hide among 25,000 desktops (ADR 0014). A split is kept only when
     the parts hold REFINE_MIN_COVER of the cluster (a group without inner density structure is not
-    shredded); members the inner run leaves
-    unassigned stay members and join the part of their nearest assigned neighbour: they belonged to
-    the cluster, so a split never turns members into noise. Noise of the global run stays noise.
-    Up to REFINE_DEPTH levels: desktops, laptops and phones merged at the top split in two steps.
+    shredded); members the inner run leaves unassigned stay members and join the part of their nearest
+    assigned neighbour: they belonged to the cluster, so a split never turns members into noise. Noise
+    of the global run stays noise. Up to REFINE_DEPTH levels: desktops, laptops and phones merged at
+    the top split in two steps; only the parts of a split are refined again.
 
-    ``workers`` > 1 runs the clusters' fits in that many forked processes (``hdbscan`` holds the GIL).
-    Each fit is a pure function of its cluster and results are merged in cluster order, so the
-    outcome is the same whatever the number of workers.
+    ``workers`` > 1 runs the fits in that many forked processes (``hdbscan`` holds the GIL), and a
+    part's fit starts as soon as its cluster's split is known, not after the whole level. Each fit is
+    a pure function of its rows, and the results are merged by walking the tree in cluster order, so
+    the outcome is the same whatever the number of workers or the order the fits finish in.
     """
-    candidates = np.arange(part.n_clusters)
     if digests is None:
         digests = key_digests(keys, seed)
     if rank is None:
         rank = key_rank(keys)
+    fit_points = min(REFINE_FIT_POINTS, max_fit_points)
+
+    def job(idx: Ints) -> _SplitJob:
+        x = project(weighted[idx] - weighted[idx].mean(axis=0), dims)
+        return _SplitJob(x, [keys[i] for i in idx], digests[idx], rank[idx], min_cluster_size, min_samples, seed,
+                         fit_points)  # fmt: skip
+
+    roots = [_Node(np.flatnonzero(part.labels == c), 1) for c in range(part.n_clusters)]
     pool = _fork_pool(workers)
+    pending: dict[Future[_SplitResult], _Node] = {}
+
+    def start(node: _Node) -> None:
+        if len(node.idx) < 3 * min_cluster_size:
+            return
+        if pool is None:
+            finish(node, _split(job(node.idx)))
+        else:
+            pending[pool.submit(_split, job(node.idx))] = node
+
+    def finish(node: _Node, result: _SplitResult) -> None:
+        if result is None:
+            return
+        parts, inner_probs, inside = result
+        node.inner = (inner_probs, inside)
+        node.children = [_Node(node.idx[parts == s], node.depth + 1) for s in range(int(parts.max()) + 1)]
+        if node.depth < REFINE_DEPTH:
+            for child in node.children:
+                start(child)
+
     try:
-        for _ in range(REFINE_DEPTH):
-            if len(candidates) == 0:
-                break
-            part, candidates = _refine_once(
-                weighted,
-                part,
-                keys,
-                digests,
-                rank,
-                min_cluster_size,
-                min_samples,
-                dims,
-                seed,
-                max_fit_points,
-                candidates,
-                pool,
-            )
+        for root in sorted(roots, key=lambda r: -len(r.idx)):  # largest first: the two workers finish together
+            start(root)
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                finish(pending.pop(future), future.result())
     finally:
         if pool is not None:
             pool.shutdown()
-    return part
+
+    labels = part.labels.copy()
+    probs = part.probabilities.copy()
+    next_label = part.n_clusters
+
+    def assign(node: _Node, label: int) -> None:
+        nonlocal next_label
+        if node.children is None or node.inner is None:
+            labels[node.idx] = label
+            return
+        inner_probs, inside = node.inner
+        probs[node.idx] = np.where(inside, inner_probs, probs[node.idx])
+        for s, child in enumerate(node.children):
+            if s == 0:
+                assign(child, label)
+            else:
+                assign(child, next_label)
+                next_label += 1
+
+    for c, root in enumerate(roots):
+        assign(root, c)
+    return Partition(canonical_labels(labels, keys, rank), probs, part.fitted_rows)
+
+
+@dataclass
+class _Node:
+    """A cluster or part in the refinement tree: its rows, and its parts once its fit split it."""
+
+    idx: Ints
+    depth: int
+    children: list[_Node] | None = None
+    #: The split's membership probabilities and which rows its fit placed (the rest joined a part by proximity).
+    inner: tuple[Floats, npt.NDArray[np.bool_]] | None = None
 
 
 def _fork_pool(workers: int) -> Executor | None:
@@ -271,7 +320,10 @@ class _SplitJob:
     max_fit_points: int
 
 
-def _split(job: _SplitJob) -> tuple[Ints, Floats, npt.NDArray[np.bool_]] | None:
+_SplitResult = tuple[Ints, Floats, npt.NDArray[np.bool_]] | None
+
+
+def _split(job: _SplitJob) -> _SplitResult:
     """Parts of one cluster (every member placed), inner probabilities and who the inner run placed; None: no split."""
     x = job.x
     inner = cluster_features(
@@ -290,69 +342,6 @@ def _split(job: _SplitJob) -> tuple[Ints, Floats, npt.NDArray[np.bool_]] | None:
         _, near = cKDTree(x[anchors]).query(x[~inside], k=1)
         parts[~inside] = inner.labels[anchors[near]]
     return parts, inner.probabilities, inside
-
-
-def _refine_once(
-    weighted: Floats,
-    part: Partition,
-    keys: list[str],
-    digests: Digests,
-    rank: Ints,
-    min_cluster_size: int,
-    min_samples: int,
-    dims: int,
-    seed: int,
-    max_fit_points: int,
-    candidates: Ints,
-    pool: Executor | None = None,
-) -> tuple[Partition, Ints]:
-    """One level of refinement over the ``candidates`` clusters; returns the partition and the parts of splits.
-
-    Only the parts of a split are worth another level: re-running an unsplit cluster gives the same answer.
-    """
-    labels = part.labels.copy()
-    probs = part.probabilities.copy()
-    next_label = part.n_clusters
-    split_members: list[Ints] = []
-    members: list[tuple[int, Ints]] = []
-    jobs: list[_SplitJob] = []
-    for c in candidates.tolist():
-        idx = np.flatnonzero(part.labels == c)
-        if len(idx) < 3 * min_cluster_size:
-            continue
-        x = project(weighted[idx] - weighted[idx].mean(axis=0), dims)
-        members.append((c, idx))
-        jobs.append(
-            _SplitJob(
-                x,
-                [keys[i] for i in idx],
-                digests[idx],
-                rank[idx],
-                min_cluster_size,
-                min_samples,
-                seed,
-                min(REFINE_FIT_POINTS, max_fit_points),
-            )
-        )
-    if pool is not None and len(jobs) > 1:
-        # Largest first so the two workers finish together; results are read back in cluster order.
-        order = sorted(range(len(jobs)), key=lambda j: -len(jobs[j].x))
-        futures = {j: pool.submit(_split, jobs[j]) for j in order}
-        results = [futures[j].result() for j in range(len(jobs))]
-    else:
-        results = [_split(job) for job in jobs]
-    for (c, idx), result in zip(members, results, strict=True):
-        if result is None:
-            continue
-        parts, inner_probs, inside = result
-        for s in range(int(parts.max()) + 1):
-            labels[idx[parts == s]] = c if s == 0 else next_label
-            next_label += 0 if s == 0 else 1
-        probs[idx] = np.where(inside, inner_probs, probs[idx])
-        split_members.append(idx)
-    out = canonical_labels(labels, keys, rank)
-    moved = np.concatenate(split_members) if split_members else np.zeros(0, dtype=np.int64)
-    return Partition(out, probs, part.fitted_rows), np.unique(out[moved])
 
 
 def project(x: Floats, k: int) -> Floats:
