@@ -194,6 +194,8 @@ class Agent:
                 self._child_status = msg[1]
             else:  # stopped: every window is out
                 if not self._stop_rx.is_set():  # not asked to: the receiver process is gone
+                    if self._receiver is not None:
+                        self._receiver.join(1)  # reap it, so its exit code and liveness are known before we stop
                     log.error("the receiver process ended unexpectedly (exit code %s): stopping the agent",
                               self._receiver.exitcode if self._receiver is not None else None)  # fmt: skip
                     self.fatal.set()
