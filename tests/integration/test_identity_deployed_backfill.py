@@ -1,19 +1,21 @@
 """The pxGrid service hands a bulk download to the sink in big batches (sent as several requests in flight),
-while the stream's batches stay as small as its messages, for latency."""
+and joins stream messages that are already queued into one batch, without holding back a lone one."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
 
+from clarion.sources.model import Session
 from clarion.sources.pxgrid import consumer as consumer_module
 from clarion.sources.pxgrid.service import PxGridService
 from clarion.sources.pxgrid.sink import MemorySink
 from tests.fakes.pxgrid import FakePxGrid
 from tests.fakes.pxgrid.certs import Pki
 from tests.fakes.pxgrid.data import session
-from tests.fakes.pxgrid.harness import T0, expected, settings_for, wait_for
+from tests.fakes.pxgrid.harness import T0, expected, get_status, settings_for, streaming, wait_for
 from tests.integration.pxgrid_world import fake, pki, run_service
 
 pytestmark = pytest.mark.integration
@@ -48,3 +50,31 @@ def test_the_service_sends_a_backfill_in_bulk_requests_unless_told_otherwise(fak
             svc.http.server_close()
         assert (sink.batch, sink.bulk_batch) == (1_000, want)
         sink.close()
+
+
+class SlowSink(MemorySink):
+    """A sink that takes 50 ms per batch, like a request to a busy server: messages queue meanwhile."""
+
+    def apply(self, sessions: list[Session]) -> None:
+        time.sleep(0.05)
+        super().apply(sessions)
+
+
+def test_queued_session_messages_are_joined_into_one_batch_up_to_max_batch(
+    fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService]
+) -> None:
+    sink = SlowSink()
+    svc = run_service(settings_for(fake, pki, max_batch=50), sink)
+    wait_for(streaming(svc))
+    wait_for(lambda: fake.subscribed() == 1)
+    for k in range(200):  # one session per message, as ISE often sends them
+        fake.publish_sessions([session(k, T0 + 100 + k)])
+    wait_for(lambda: sink.applied == 200, what="every published session in the sink")
+    sizes = [len(b) for b in sink.batches]
+    assert sum(sizes) == 200
+    assert max(sizes) <= 50  # never more than max_batch per hand-over
+    assert len(sizes) <= 40  # not one request per message: on average at least five joined
+    assert sink.latest == expected(fake)
+    assert get_status(svc)["counters"]["merged"] == 200
+    fake.publish_sessions([session(500, T0 + 1_000)])  # a lone message on an idle stream is not held back
+    wait_for(lambda: sink.applied == 201, timeout=2.0)

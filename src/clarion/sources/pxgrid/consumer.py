@@ -66,6 +66,9 @@ class PxGridConsumer:
         self._stop = threading.Event()
         self._resync = threading.Event()
         self._conn: PubSubConnection | None = None
+        #: Session messages already queued on the socket are merged into one sink batch (up to ``max_batch``);
+        #: the batch is handed over as soon as no further frame is waiting, so an idle stream adds no delay.
+        self._unflushed = False
 
     # -- control from other threads -------------------------------------------------------------------------
     def stop(self) -> None:
@@ -172,7 +175,7 @@ class PxGridConsumer:
                 self._resync.clear()
                 self._backfill(directory, full=True)
             try:
-                frame = conn.poll(0.25)
+                frame = conn.poll(0.0 if self._unflushed else 0.25)
             except MalformedFrame as exc:
                 self.state.counters.malformed += 1
                 log.warning("pxGrid: skipping a malformed frame: %s", exc)
@@ -183,7 +186,15 @@ class PxGridConsumer:
                 return True
             if frame is not None:
                 self._handle(frame, directory, trustsec)
+            elif self._unflushed:
+                self._flush()
+        if self._unflushed:
+            self._flush()  # stopping: what was received is handed over, as it was before messages were joined
         return True
+
+    def _flush(self) -> None:
+        self._unflushed = False
+        self.state.flush()
 
     def _trustsec(self, pubsub_service: str, topics: dict[str, str]) -> TrustSecConfig | None:
         if not self.settings.subscribe_sgt:
@@ -225,6 +236,7 @@ class PxGridConsumer:
 
     def _close_conn(self) -> None:
         conn, self._conn = self._conn, None
+        self._unflushed = False
         self.state.discard_pending()
         if conn is not None:
             conn.close()
@@ -283,7 +295,14 @@ class PxGridConsumer:
             log.warning("pxGrid: sequence %s on %s (got %s): recovering", loss, sub, seq)
         if sub == SUB_SESSIONS:
             before_gap = st.watermark_ms  # recovery starts from the last message before the loss
-            st.on_session_message(doc)
+            sessions = doc.get("sessions") if isinstance(doc, dict) else None
+            if loss or not isinstance(sessions, list):  # a malformed one is counted there
+                self._flush()  # what was joined before goes first, then this message
+                st.on_session_message(doc)
+            else:  # joined with the messages queued behind it (add_session hands over at max_batch)
+                for raw in sessions:
+                    st.add_session(raw)
+                self._unflushed = True
             if loss:
                 self._backfill(directory, full=False, since_ms=before_gap)
         elif sub == SUB_SGT:
