@@ -144,12 +144,22 @@ def test_a_refused_session_is_isolated_while_other_requests_fly(server: SlowServ
 def test_a_handover_bigger_than_a_stream_batch_goes_in_bulk_requests(server: SlowServer) -> None:
     server.delay_s = 0.0
     sink = HttpSink(url(server), "t", batch=10, bulk_batch=20)
-    stream, backfill = sessions(10), sessions(45)[10:]
+    stream, backfill = sessions(10), sessions(55)[10:]
     sink.apply(stream)  # a stream flush (at most max_batch): one request
     sink.apply(backfill)  # a backfill hand-off: requests of bulk_batch
     sink.close()
-    assert sorted(server.started) == sorted([stream[0].mac, backfill[0].mac, backfill[20].mac])
+    assert sorted(server.started) == sorted([stream[0].mac, backfill[0].mac, backfill[20].mac, backfill[40].mac])
     assert sorted(server.merged) == sorted(s.mac for s in stream + backfill)
+
+
+def test_a_joined_stream_flush_of_two_batches_goes_as_two_requests_in_flight(server: SlowServer) -> None:
+    server.delay_s = 0.1
+    sink = HttpSink(url(server), "t", batch=10, bulk_batch=50, window=2)
+    items = sessions(20)  # what the consumer hands over under a backlog: two max_batch worth
+    sink.apply(items)
+    sink.close()
+    assert sorted(server.started) == [items[0].mac, items[10].mac]
+    assert server.most_flying == 2
 
 
 def test_limits_are_checked() -> None:

@@ -37,6 +37,9 @@ SUB_SESSIONS, SUB_SGT, SUB_SGACL, SUB_GROUPS = "clarion-sessions", "clarion-sgt"
 #: Sessions handed to the sink at once during a backfill, so a bulk download goes as several big requests in
 #: flight (the HTTP sink's ``bulk_batch``) while the stream's batches stay small for latency (decision 0013).
 BACKFILL_BATCH = 20_000
+#: A stream flush joins up to this many ``max_batch`` worth of queued messages: the HTTP sink sends them as that
+#: many requests in flight (its window), so a backlog overlaps like a backfill does; an idle stream is unchanged.
+STREAM_JOIN = 2
 
 
 class PxGridConsumer:
@@ -54,7 +57,7 @@ class PxGridConsumer:
         self.ctx = ctx or ssl_context(settings)
         self.http = http_client(settings, self.ctx)
         self.control = ControlClient(settings, self.http)
-        self.state = IdentityState(sink, settings.max_batch, settings.dedup_window)
+        self.state = IdentityState(sink, settings.max_batch * STREAM_JOIN, settings.dedup_window)
         self.sequencer = Sequencer()
         self.rng = rng or random.Random()  # noqa: S311 - backoff jitter
         self.phase = "starting"

@@ -107,9 +107,10 @@ class HttpSink:
     A 422 or 413 on a batch is bisected so one session the server refuses is dropped (counted in ``rejected``,
     logged with the server's reason) instead of blocking the stream forever; 401/403 raise ``SinkError`` at once.
 
-    ``apply`` sends ``batch`` sessions per request (``bulk_batch``, if set, when it is handed more than ``batch`` at
-    once, as the pxGrid consumer does with a backfill) with up to ``window`` requests in flight, in stream order, so
-    the server merges one while the next is serialised and sent (decision 0013); the server keeps the newest
+    ``apply`` sends ``batch`` sessions per request (``bulk_batch``, if set, when it is handed more than ``window``
+    requests' worth at once, as the pxGrid consumer does with a backfill) with up to ``window`` requests in
+    flight, in stream order, so the server merges one while the next is serialised and sent (decision 0013);
+    the server keeps the newest
     event per device by its own timestamp, so two batches merged out of order give the same graph. ``apply``
     still returns only once every request of the call succeeded, and raises (after the requests in flight have
     ended) if one failed: the caller's watermark and backfill see exactly what they did with one at a time.
@@ -152,7 +153,8 @@ class HttpSink:
         self._pool: ThreadPoolExecutor | None = None
 
     def apply(self, sessions: list[Session]) -> None:
-        size = self.batch if len(sessions) <= self.batch else (self.bulk_batch or self.batch)  # more: a backfill
+        stream = len(sessions) <= self.batch * self.window  # a joined stream flush: requests of batch, in flight
+        size = self.batch if stream else (self.bulk_batch or self.batch)
         parts = [sessions[i : i + size] for i in range(0, len(sessions), size)]
         if self.window == 1 or len(parts) <= 1:
             for part in parts:
