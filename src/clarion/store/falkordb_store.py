@@ -40,6 +40,13 @@ from clarion.store.port import (
 log = logging.getLogger(__name__)
 _INT = re.compile(r"-?[0-9]+")
 
+#: Unique keys of ``schema/model.json`` that FalkorDB neither indexes nor enforces (ADR 0016):
+#: 4.16.3 leaves nodes whose indexed number is 0 out of an index rebuilt from an RDB (the AOF base
+#: file), so after a restart ``MERGE (:SGT {value: 0})`` misses SGT 0 and the unique constraint
+#: segfaults in ``EnforceUniqueEntity``. SGT nodes are few, so MERGE finds them by label scan; every
+#: writer of them uses MERGE and FalkorDB runs write queries one at a time per graph: no duplicates.
+_NOT_ENFORCED_UNIQUE: frozenset[tuple[str, tuple[str, ...]]] = frozenset({("SGT", ("value",))})
+
 
 class FalkorDBStore:
     """The graph store port over FalkorDB's own protocol (never its experimental Bolt endpoint)."""
@@ -98,6 +105,12 @@ class FalkorDBStore:
 
     # -- port ---------------------------------------------------------------------------
     def ensure_schema(self) -> None:
+        """Indexes and unique constraints from ``cypher/schema``, minus ``_NOT_ENFORCED_UNIQUE``.
+
+        A graph from an older Clarion has that index and constraint dropped first (before any write);
+        the keys' uniqueness is verified instead, so a store restarted from an RDB is safe to merge into.
+        """
+        self._drop_unsafe_constraints()
         # db.indexes() reports one row per label listing every indexed property of it
         indexed = {(r["label"], p) for r in self._indexes() for p in r["properties"]}
         for stmt in cypher.load_script("schema/falkordb"):
@@ -108,7 +121,8 @@ class FalkorDBStore:
         model = json.loads((cypher.cypher_dir() / "schema" / "model.json").read_text())
         have = {(r["label"], tuple(r["properties"])) for r in self._constraints()}
         for c in model["unique"]:
-            if (c["label"], tuple(c["properties"])) in have:
+            key = (c["label"], tuple(c["properties"]))
+            if key in have or key in _NOT_ENFORCED_UNIQUE:
                 continue
             names = [str(p) for p in c["properties"]]
             try:
@@ -119,6 +133,54 @@ class FalkorDBStore:
             except ResponseError as e:
                 raise StoreError(f"FalkorDB {self.target}: creating unique constraint {c}: {e}") from e
         self._wait_operational(self._constraints, "constraint")
+        self._verify_unique_by_merge()
+
+    def _drop_unsafe_constraints(self) -> None:
+        """Drop the constraints and indexes of ``_NOT_ENFORCED_UNIQUE`` an older Clarion created (heals its data)."""
+        unsafe = {(label, p) for label, props in _NOT_ENFORCED_UNIQUE for p in props}
+        for r in self._constraints():
+            label, props = r["label"], tuple(str(p) for p in r["properties"])
+            if (label, props) not in _NOT_ENFORCED_UNIQUE:
+                continue
+            log.warning("dropping FalkorDB unique constraint %s%s: it crashes 4.16 after a restart", label, props)
+            try:
+                self._db.connection.execute_command(
+                    "GRAPH.CONSTRAINT", "DROP", self.graph_name, "UNIQUE", "NODE", label,
+                    "PROPERTIES", str(len(props)), *props,
+                )  # fmt: skip
+            except ResponseError as e:
+                raise StoreError(f"FalkorDB {self.target}: dropping unique constraint {label}{props}: {e}") from e
+        self._wait_gone(self._constraints, unsafe)
+        for r in self._indexes():
+            for p in r["properties"]:
+                if (r["label"], p) in unsafe:
+                    log.warning(
+                        "dropping FalkorDB index %s.%s: 4.16 misses value 0 in it after a restart", r["label"], p
+                    )
+                    self._query(f"DROP INDEX FOR (n:{r['label']}) ON (n.{p})", {}, name="schema/falkordb")
+        self._wait_gone(self._indexes, unsafe)
+
+    def _wait_gone(self, fetch: Any, keys: set[tuple[str, str]], timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while any((r["label"], p) in keys for r in fetch() for p in r["properties"]):
+            if time.monotonic() > deadline:
+                raise StoreError(
+                    f"FalkorDB {self.target}: {sorted(keys)} still defined {timeout_s:.0f} s after dropping"
+                )
+            time.sleep(0.05)
+
+    def _verify_unique_by_merge(self) -> None:
+        """Refuse a graph where a key kept unique by MERGE alone has duplicates (never expected)."""
+        for label, props in sorted(_NOT_ENFORCED_UNIQUE):
+            keys = ", ".join(f"n.{p}" for p in props)
+            dup = self._schema_query(
+                f"MATCH (n:{label}) WITH [{keys}] AS k, count(*) AS c WHERE c > 1 RETURN k, c ORDER BY c DESC LIMIT 5"
+            )
+            if dup:
+                raise StoreError(
+                    f"FalkorDB {self.target}: graph {self.graph_name} has duplicate {label} nodes on "
+                    f"{', '.join(props)} (key, count): {[tuple(r) for r in dup]}; merge or delete them"
+                )
 
     def read(self, statement: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         st, p = cypher.bind(statement, self.dialect, params)
@@ -203,13 +265,16 @@ class FalkorDBStore:
         )
 
     def _schema_rows(self, text: str) -> list[Row]:
+        return [{"label": r[0], "properties": list(r[1]), "status": r[2]} for r in self._schema_query(text)]
+
+    def _schema_query(self, text: str) -> list[list[Any]]:
         try:
             res = self._graph.ro_query(text)
         except ResponseError as e:
             if "empty key" in str(e):  # the graph does not exist yet: nothing is defined
                 return []
             raise StoreError(f"FalkorDB {self.target}: reading schema: {e}") from e
-        return [{"label": r[0], "properties": list(r[1]), "status": r[2]} for r in res.result_set]
+        return [list(r) for r in res.result_set]
 
     def _wait_operational(self, fetch: Any, what: str, timeout_s: float = 300) -> None:
         deadline = time.monotonic() + timeout_s
