@@ -145,3 +145,25 @@ def test_duplicate_sgt_nodes_are_refused(tmp_path: Path) -> None:
             s.ensure_schema()
     finally:
         s.close()
+
+
+def test_why_sgt_value_has_no_index(tmp_path: Path) -> None:
+    """The FalkorDB bug behind ADR 0016, pinned: when this fails, a fixed FalkorDB may get the index back."""
+    s = FalkorDBStore.embedded(tmp_path, "g")
+    try:
+        s._query("CREATE INDEX FOR (t:Probe) ON (t.value)", {}, name="probe index")
+        s._wait_operational(s._indexes, "index")
+        s._graph.query("UNWIND [3, 2, 0] AS v CREATE (:Probe {value: v})")
+        assert s._graph.ro_query("MATCH (t:Probe {value: 0}) RETURN count(t)").result_set == [[1]]
+        rewrite_aof(s)
+    finally:
+        s.close()
+    s = FalkorDBStore.embedded(tmp_path, "g")
+    try:
+        s._wait_operational(s._indexes, "index")
+        by_index = s._graph.ro_query("MATCH (t:Probe {value: 0}) RETURN count(t)").result_set
+        by_scan = s._graph.ro_query("MATCH (t:Probe) WHERE t.value + 0 = 0 RETURN count(t)").result_set
+        assert (by_index, by_scan) == ([[0]], [[1]])  # the loaded index lost value 0; the node is there
+        assert s._graph.ro_query("MATCH (t:Probe {value: 2}) RETURN count(t)").result_set == [[1]]
+    finally:
+        s.close()
