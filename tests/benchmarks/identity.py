@@ -185,7 +185,14 @@ class ApiProcess:
 
 
 def stream_http(
-    store: FalkorDBStore, root: FalkorDBStore, count: int, devices: int, batch: int, seed: int, window: int = 2
+    store: FalkorDBStore,
+    root: FalkorDBStore,
+    count: int,
+    devices: int,
+    batch: int,
+    seed: int,
+    window: int = 2,
+    flush: int = 0,
 ) -> Run:
     """The deployed path: the pxGrid service's HttpSink → uvicorn (its own process) → POST /api/v1/identity."""
     from clarion.sources.pxgrid.sink import HttpSink
@@ -200,7 +207,9 @@ def stream_http(
         sink.apply(preload(rng, devices))  # the bulk download after a start goes through the same sink
         items = events(devices, count, seed)
         t0, c0 = time.perf_counter(), cpu_now(root, api.cpu())
-        sink.apply(items)
+        step = flush or len(items)  # the service hands over one flush (joined queued messages) per call
+        for j in range(0, len(items), step):
+            sink.apply(items[j : j + step])
         run = Run(count, time.perf_counter() - t0, cpu_now(root, api.cpu()) - c0)
     finally:
         sink.close()
@@ -304,8 +313,15 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--bulk-batch", type=int, default=5_000, help="sessions per request of the deployed bulk")
     ap.add_argument("--window", type=int, default=2, help="HttpSink requests in flight (1: one at a time)")
+    ap.add_argument("--stream-flush", type=int, default=None,
+                    help="events per sink call in the deployed stream; default: what the pxGrid service hands over "
+                    "under a backlog (STREAM_JOIN x --batch); 0: the whole stream in one call")  # fmt: skip
     ap.add_argument("--deployed-only", action="store_true", help="only the HttpSink → API runs (stream and bulk)")
     args = ap.parse_args()
+    if args.stream_flush is None:
+        from clarion.sources.pxgrid.sink import STREAM_JOIN
+
+        args.stream_flush = STREAM_JOIN * args.batch
     server = FalkorDBStore.embedded(Path(tempfile.mkdtemp(prefix="clarion-bench-id-")), graph="bootstrap")
     load0 = os.getloadavg()[0]
     http: list[Run] = []
@@ -329,7 +345,17 @@ def main() -> None:
     try:
         for run in range(args.runs):
             ev = (args.events, args.devices, args.batch, run)
-            http.append(step(run, "stream end to end (HttpSink → API process)", stream_http, server, *ev, args.window))
+            http.append(
+                step(
+                    run,
+                    "stream end to end (HttpSink → API process)",
+                    stream_http,
+                    server,
+                    *ev,
+                    args.window,
+                    args.stream_flush,
+                )
+            )
             bulks_http.append(step(run, "bulk end to end (HttpSink → API process)", bulk_http, server, args.bulk,
                                    args.bulk_batch, run, args.window))  # fmt: skip
             if args.deployed_only:
@@ -349,6 +375,7 @@ def main() -> None:
     out = {
         "stream_events": args.events, "stream_batch": args.batch, "stream_devices": args.devices, "runs": args.runs,
         "bulk_sessions": args.bulk, "deployed_bulk_batch": args.bulk_batch, "deployed_window": args.window,
+        "deployed_stream_flush": args.stream_flush or args.events,
         "stream_target_events_per_s": 5_000, "bulk_target_seconds": 20, **ok,
         # deployed: HttpSink → uvicorn API process → merge (what a user runs); merge_only: apply_identity in-process
         **({f"deployed_stream_{k}": v for k, v in summary(http, "events_per_s").items()} if http else {}),

@@ -11,7 +11,7 @@ import pytest
 from clarion.sources.model import Session
 from clarion.sources.pxgrid import consumer as consumer_module
 from clarion.sources.pxgrid.service import PxGridService
-from clarion.sources.pxgrid.sink import MemorySink
+from clarion.sources.pxgrid.sink import STREAM_JOIN, MemorySink
 from tests.fakes.pxgrid import FakePxGrid
 from tests.fakes.pxgrid.certs import Pki
 from tests.fakes.pxgrid.data import session
@@ -35,7 +35,7 @@ def test_the_bulk_download_goes_in_backfill_batches_and_the_stream_in_small_ones
     fake.publish_sessions([session(3_000 + k, T0 + 10_000 + k) for k in range(3)])
     wait_for(lambda: sink.applied == 2_503)
     assert [len(b) for b in sink.batches[3:]] == [3]
-    assert svc.consumer.state.max_batch == 200  # the stream's batch size is back: two requests of max_batch
+    assert svc.consumer.state.max_batch == 100 * STREAM_JOIN  # the stream's: up to STREAM_JOIN requests
     assert sink.latest == expected(fake)
 
 
@@ -60,7 +60,7 @@ class SlowSink(MemorySink):
         super().apply(sessions)
 
 
-def test_queued_session_messages_are_joined_into_one_batch_up_to_two_max_batches(
+def test_queued_session_messages_are_joined_into_one_batch_of_a_few_requests(
     fake: FakePxGrid, pki: Pki, run_service: Callable[..., PxGridService]
 ) -> None:
     sink = SlowSink()
@@ -72,7 +72,7 @@ def test_queued_session_messages_are_joined_into_one_batch_up_to_two_max_batches
     wait_for(lambda: sink.applied == 200, what="every published session in the sink")
     sizes = [len(b) for b in sink.batches]
     assert sum(sizes) == 200
-    assert max(sizes) <= 100  # never more than two requests of max_batch per hand-over
+    assert max(sizes) <= 50 * STREAM_JOIN  # never more than STREAM_JOIN requests of max_batch per hand-over
     assert len(sizes) <= 40  # not one request per message: on average at least five joined
     assert sink.latest == expected(fake)
     assert get_status(svc)["counters"]["merged"] == 200

@@ -27,7 +27,7 @@ from clarion.sources.pxgrid.rest import (
     TrustSecConfig,
 )
 from clarion.sources.pxgrid.settings import PxGridSettings
-from clarion.sources.pxgrid.sink import SessionSink
+from clarion.sources.pxgrid.sink import STREAM_JOIN, SessionSink
 from clarion.sources.pxgrid.state import IdentityState, Sequencer
 from clarion.sources.pxgrid.transport import http_client, ssl_context
 
@@ -37,9 +37,6 @@ SUB_SESSIONS, SUB_SGT, SUB_SGACL, SUB_GROUPS = "clarion-sessions", "clarion-sgt"
 #: Sessions handed to the sink at once during a backfill, so a bulk download goes as several big requests in
 #: flight (the HTTP sink's ``bulk_batch``) while the stream's batches stay small for latency (decision 0013).
 BACKFILL_BATCH = 20_000
-#: A stream flush joins up to this many ``max_batch`` worth of queued messages: the HTTP sink sends them as that
-#: many requests in flight (its window), so a backlog overlaps like a backfill does; an idle stream is unchanged.
-STREAM_JOIN = 2
 
 
 class PxGridConsumer:
@@ -57,6 +54,7 @@ class PxGridConsumer:
         self.ctx = ctx or ssl_context(settings)
         self.http = http_client(settings, self.ctx)
         self.control = ControlClient(settings, self.http)
+        # queued stream messages are joined up to STREAM_JOIN requests' worth: a backlog goes as requests in flight
         self.state = IdentityState(sink, settings.max_batch * STREAM_JOIN, settings.dedup_window)
         self.sequencer = Sequencer()
         self.rng = rng or random.Random()  # noqa: S311 - backoff jitter

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 #: The API's default row limit per request (``max_nodes``); a bigger batch would only be refused with 413.
 MAX_BATCH = 100_000
 MAX_WINDOW = 8
+#: A stream flush holds up to this many ``batch`` (the consumer joins queued messages up to it) and goes as
+#: requests of ``batch``; a bigger call is a backfill, sent as requests of ``bulk_batch`` (decision 0013).
+STREAM_JOIN = 4
 
 
 @runtime_checkable
@@ -107,10 +110,10 @@ class HttpSink:
     A 422 or 413 on a batch is bisected so one session the server refuses is dropped (counted in ``rejected``,
     logged with the server's reason) instead of blocking the stream forever; 401/403 raise ``SinkError`` at once.
 
-    ``apply`` sends ``batch`` sessions per request (``bulk_batch``, if set, when it is handed more than ``window``
-    requests' worth at once, as the pxGrid consumer does with a backfill) with up to ``window`` requests in
-    flight, in stream order, so the server merges one while the next is serialised and sent (decision 0013);
-    the server keeps the newest
+    ``apply`` sends ``batch`` sessions per request (``bulk_batch``, if set, when it is handed more than
+    ``STREAM_JOIN`` requests' worth at once, as the pxGrid consumer does with a backfill) with up to ``window``
+    requests in flight, in stream order, so the server merges one while the next is serialised and sent
+    (decision 0013); the server keeps the newest
     event per device by its own timestamp, so two batches merged out of order give the same graph. ``apply``
     still returns only once every request of the call succeeded, and raises (after the requests in flight have
     ended) if one failed: the caller's watermark and backfill see exactly what they did with one at a time.
@@ -153,7 +156,7 @@ class HttpSink:
         self._pool: ThreadPoolExecutor | None = None
 
     def apply(self, sessions: list[Session]) -> None:
-        stream = len(sessions) <= self.batch * self.window  # a joined stream flush: requests of batch, in flight
+        stream = len(sessions) <= self.batch * STREAM_JOIN  # a joined stream flush: requests of batch, in flight
         size = self.batch if stream else (self.bulk_batch or self.batch)
         parts = [sessions[i : i + size] for i in range(0, len(sessions), size)]
         if self.window == 1 or len(parts) <= 1:
