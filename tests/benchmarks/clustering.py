@@ -33,7 +33,7 @@ from clarion.synth import CampusSpec, generate_campus
 def child(sock: str, graph: str, devices: int, seed: int) -> None:
     """One timed run in this (fresh) process; prints a JSON line."""
     from clarion.analytics.model import ClusteringParams
-    from clarion.analytics.quality import adjusted_rand
+    from clarion.analytics.quality import adjusted_rand, evaluate
     from clarion.jobs.clustering import cluster_graph
 
     store = FalkorDBStore(graph=graph, socket_path=sock, timeout_s=600)
@@ -55,9 +55,13 @@ def child(sock: str, graph: str, devices: int, seed: int) -> None:
     truth = {d.mac or d.ip: d.role for d in campus.devices}
     keys = [k for k in labels if k in truth]
     ari = adjusted_rand([truth[k] for k in keys], [labels[k] for k in keys])
+    second = {d.mac or d.ip: campus.second_role(d.mac or d.ip) for d in campus.devices}
+    quality = evaluate(run, lambda k: truth.get(k, "(not generated)"), second_role=lambda k: second.get(k))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": peak_mb, "clusters": len(run.clusters),
-                      "noise": len(run.noise), "ari": ari, "timings": run.timings}))  # fmt: skip
+                      "noise": len(run.noise), "ari": ari, "timings": run.timings,
+                      "roles_found": sum(quality.roles_found.values()), "roles_expected": len(quality.roles_found),
+                      "roles_found_primary_only": sum(quality.roles_found_primary.values())}))  # fmt: skip
 
 
 def load_campus(g: FalkorDBStore, marker: Path, size: int, seed: int) -> int:
@@ -139,7 +143,9 @@ def main() -> None:
                     print(f"  {label}: {r['seconds']:.1f} s (CPU {r['cpu_seconds']:.1f} s; read {t['read']:.1f}, "
                           f"compute {t['compute']:.1f} of which features {t.get('features', 0.0):.1f}, "
                           f"write {t['write']:.1f}), peak {r['peak_rss_mb']:.0f} MB, "
-                          f"{r['clusters']} clusters, ARI {r['ari']:.3f}, load {os.getloadavg()[0]:.1f}",
+                          f"{r['clusters']} clusters, ARI {r['ari']:.3f}, "
+                          f"roles found {r['roles_found']}/{r['roles_expected']} "
+                          f"(primary roles only {r['roles_found_primary_only']}), load {os.getloadavg()[0]:.1f}",
                           file=sys.stderr, flush=True)  # fmt: skip
                     if i:
                         runs.append(r)
@@ -148,6 +154,8 @@ def main() -> None:
                     "seconds_median": round(statistics.median(r["seconds"] for r in runs), 2),
                     "peak_rss_mb_max": round(max(r["peak_rss_mb"] for r in runs)),
                     "ari_median": round(statistics.median(r["ari"] for r in runs), 3),
+                    "roles_found": f"{runs[-1]['roles_found']}/{runs[-1]['roles_expected']}",
+                    "roles_found_primary_only": runs[-1]["roles_found_primary_only"],
                     "clusters": runs[-1]["clusters"], "noise": runs[-1]["noise"],
                     "seconds": [round(r["seconds"], 2) for r in runs],
                     "cpu_seconds_median": round(statistics.median(r["cpu_seconds"] for r in runs), 2),
