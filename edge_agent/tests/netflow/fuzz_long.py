@@ -59,8 +59,8 @@ def random_record(rng: random.Random, fields: list[tuple[int, ...]]) -> bytes:
     return out
 
 
-def structured(rng: random.Random) -> bytes:
-    version = rng.choice([5, 9, 10])
+def structured(rng: random.Random, version: int | None = None) -> bytes:
+    version = version or rng.choice([5, 9, 10])
     tid = rng.randint(250, 400)
     if version == 5:
         recs = [b.v5_record("10.0.0.1", "10.0.0.2", packets=rng.randint(0, 99)) for _ in range(rng.randint(0, 31))]
@@ -123,10 +123,13 @@ def main() -> int:
     clock_ms, datagrams, flows, slowest, warm_rss = 0, 0, 0, 0.0, 0.0
     while time.monotonic() - start < args.seconds:
         batch = []
+        # A third of the batches come from one exporter and are v5 (mutated or not): the decoder's joined v5 path.
+        one = rng.choice(exporters) if rng.random() < 0.33 else None
         for _ in range(rng.choice([1, 1, 4, 32])):
             r = rng.random()
-            data = structured(rng) if r < 0.5 else mutate(rng, structured(rng)) if r < 0.9 else rng.randbytes(99)
-            exporter = rng.choice(exporters) if rng.random() < 0.99 else f"spoof-{rng.randrange(1 << 30)}"
+            v = 5 if one else None
+            data = structured(rng, v) if r < 0.5 else mutate(rng, structured(rng, v)) if r < 0.9 else rng.randbytes(99)
+            exporter = one or (rng.choice(exporters) if rng.random() < 0.99 else f"spoof-{rng.randrange(1 << 30)}")
             clock_ms += rng.choice([0, 1, 10, 1000, 60_000])
             batch.append((data, exporter, clock_ms))
         t0 = time.process_time()  # CPU time: the machine may be shared, wall time says little about a hang
